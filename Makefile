@@ -1,0 +1,34 @@
+# The two commands of the README. Everything stays inside this folder: the virtual environment in .venv,
+# the AiiDA configuration and profile in .aiida (AIIDA_PATH), so a user's own profiles are never touched.
+VENV ?= .venv
+BIN := $(VENV)/bin
+export AIIDA_PATH ?= $(CURDIR)/.aiida
+# verdi (the daemon) and mofal must be on PATH, as in an activated virtual environment
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: demo test install system lint docs clean
+
+## demo: set up the profile, check the toolchain and run the main job
+demo: install
+	$(BIN)/mofal setup
+	$(BIN)/mofal doctor
+	$(BIN)/python examples/cp2k_smoke.py
+
+## test: lint, build the docs and run the whole test suite
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sphinx-build -W -q -b html docs docs/_build/html
+	$(BIN)/pytest
+
+install: system $(VENV)/.installed
+
+system:
+	bash .ci/install-system.sh
+
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt .ci/install-python.sh
+	bash .ci/install-python.sh $(VENV)
+	touch $@
+
+clean:
+	rm -rf docs/_build build dist *.egg-info

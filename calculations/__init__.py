@@ -1,0 +1,1 @@
+"""Leaves of the provenance graph: CalcJobs and calcfunctions, one remote job or pure function each."""

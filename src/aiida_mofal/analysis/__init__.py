@@ -1,0 +1,1 @@
+"""Analysis of trajectories and models: EOS fits, structure statistics, integrity checks, plots."""

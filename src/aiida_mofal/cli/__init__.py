@@ -1,0 +1,14 @@
+"""The ``mofal`` command: the same code as the library, in ``verdi``'s style."""
+
+import click
+from aiida.cmdline.groups import VerdiCommandGroup
+from aiida.cmdline.params import options, types
+
+
+@click.group('mofal', cls=VerdiCommandGroup, context_settings={'help_option_names': ['-h', '--help']})
+@options.PROFILE(type=types.ProfileParamType(load_profile=True), expose_value=False)
+def cmd_root():
+    """Active learning of MACE potentials for MOFs with AiiDA."""
+
+
+from . import cmd_dataset, cmd_setup  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""MACE helpers: training data format, inference, descriptors and error metrics."""

@@ -1,0 +1,1 @@
+"""YAML presets (fast / moderate / precise and friends) for every engine."""

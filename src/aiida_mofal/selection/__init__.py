@@ -1,0 +1,1 @@
+"""Selection of configurations: CBAD and flat-histogram samplers."""

@@ -1,0 +1,1 @@
+"""Uncertainty from per-element Gaussian mixtures on model features."""

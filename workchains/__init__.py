@@ -1,0 +1,1 @@
+"""Orchestration: work chains that compose aiida-mofal's calculations."""
