@@ -1,0 +1,1 @@
+"""Cluster extraction: core, mantle and H-capped termination cut out of periodic cells; force matching."""

@@ -1,0 +1,1 @@
+"""Structures of MOFs: periodic bond graphs, building blocks, formal charges and defect builders."""
