@@ -11,4 +11,12 @@ def cmd_root():
     """Active learning of MACE potentials for MOFs with AiiDA."""
 
 
-from . import cmd_dataset, cmd_setup  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    cmd_dataset,
+    cmd_evaluate,
+    cmd_label,
+    cmd_md,
+    cmd_setup,
+    cmd_structures,
+    cmd_train,
+)

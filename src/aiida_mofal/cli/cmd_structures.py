@@ -1,0 +1,1 @@
+"""`mofal` commands: placeholder, filled by the issue that owns it."""
