@@ -1,0 +1,114 @@
+"""Calcfunctions around labelling: structures in, one labelled data set out, every step in the graph.
+
+The labelling work chain turns whatever it is given into one unlabelled ``mofal.dataset`` (the *source*),
+splits it into ``StructureData`` for CP2K, and collects the converged results back onto the source's frames,
+so that per-frame metadata (charge, multiplicity, a cluster's ``role`` and ``parent_index`` arrays) survive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+from aiida_mofal.data import DatasetData
+from aiida_mofal.mlp.configurations import ENERGY_KEY, FORCES_KEY, STRESS_KEY, ConfigurationError
+
+__all__ = (
+    'collect_labels',
+    'dataset_from_structures',
+    'free_atoms',
+    'isolated_atom_energies',
+    'structures_from_dataset',
+)
+
+
+@calcfunction
+def dataset_from_structures(structure_info: orm.Dict, **structures: orm.StructureData) -> DatasetData:
+    """Gather ``StructureData`` into one unlabelled data set, in sorted key order.
+
+    ``structure_info`` maps a key to ``{'config_type', 'charge', 'multiplicity'}``; a structure without an
+    entry is periodic when its ``pbc`` is all true, else a neutral singlet cluster.
+    """
+    info = structure_info.get_dict()
+    frames = []
+    for key in sorted(structures):
+        atoms = structures[key].get_ase()
+        atoms.info.update({'label_key': key, **info.get(key, {})})
+        if atoms.info.get('config_type') == 'cluster':
+            atoms.pbc = False
+        frames.append(atoms)
+    return DatasetData(frames)
+
+
+@calcfunction
+def structures_from_dataset(dataset: DatasetData) -> dict[str, orm.StructureData]:
+    """Split a data set into one ``StructureData`` per frame (outputs ``frame_0``, ``frame_1``, ...).
+
+    A cluster keeps its box as the cell (StructureData needs one) with ``pbc`` false; the CP2K input decides
+    the box it really uses from the cluster's extent.
+    """
+    outputs = {}
+    for index, atoms in enumerate(dataset.get_atoms()):
+        if not atoms.pbc.any() and abs(atoms.cell.volume) < 1e-6:
+            atoms.cell = np.ptp(atoms.positions, axis=0) + 10.0
+        outputs[f'frame_{index}'] = orm.StructureData(ase=atoms)
+    return outputs
+
+
+@calcfunction
+def isolated_atom_energies(**labels: orm.ArrayData) -> orm.Dict:
+    """Map each element (the keyword, e.g. ``Zn``) to the energy (eV) of its free atom from ``labels``."""
+    return orm.Dict({symbol: float(node.get_array('energy')[0]) for symbol, node in sorted(labels.items())})
+
+
+@calcfunction
+def collect_labels(
+    source: DatasetData,
+    settings: orm.Dict,
+    isolated_atom_energies: orm.Dict,
+    **labels: orm.ArrayData,
+) -> DatasetData:
+    """Attach converged labels (keywords ``frame_<i>``) to the source's frames; unlabelled frames are left out.
+
+    Each kept frame records ``source_index`` (its position in ``source``). Energy in eV, forces eV/Å, stress
+    eV/Å³ (ASE convention) as parsed by the ``mofal.cp2k`` parser. The level of theory recorded on the data
+    set is derived from the labelling ``settings`` (the resolved protocol).
+    """
+    from aiida_mofal.cp2k.inputs import level_of_theory
+
+    frames = source.get_atoms()
+    labelled = []
+    for key in sorted(labels, key=lambda name: int(name.rsplit('_', 1)[1])):
+        index = int(key.rsplit('_', 1)[1])
+        if index >= len(frames):
+            raise ConfigurationError(f'label {key} has no frame in the source data set (it has {len(frames)}).')
+        atoms = frames[index].copy()
+        arrays = labels[key]
+        atoms.info[ENERGY_KEY] = float(arrays.get_array('energy')[0])
+        atoms.arrays[FORCES_KEY] = np.asarray(arrays.get_array('forces'), dtype=float)
+        if 'stress' in arrays.get_arraynames() and atoms.pbc.all():
+            atoms.info[STRESS_KEY] = np.asarray(arrays.get_array('stress'), dtype=float)
+        atoms.info['source_index'] = index
+        labelled.append(atoms)
+    return DatasetData(
+        labelled,
+        level_of_theory=level_of_theory(settings.get_dict()),
+        isolated_atom_energies=isolated_atom_energies.get_dict(),
+    )
+
+
+@calcfunction
+def free_atoms(dataset: DatasetData) -> dict[str, orm.StructureData]:
+    """One free atom per element of ``dataset`` (outputs named by symbol), for isolated-atom energies (E0s).
+
+    Each is a non-periodic single atom; the labelling input gives it its ground-state multiplicity
+    (``aiida_mofal.cp2k.elements``), spin-polarised where the atom is open-shell.
+    """
+    from ase import Atoms
+
+    outputs = {}
+    for symbol in dataset.elements:
+        atoms = Atoms(symbol, positions=[[5.0, 5.0, 5.0]], cell=[10.0, 10.0, 10.0], pbc=False)
+        outputs[symbol] = orm.StructureData(ase=atoms)
+    return outputs

@@ -1,0 +1,258 @@
+"""Label many structures with CP2K into one ``mofal.dataset``: the service every active-learning cycle calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from aiida import orm
+from aiida.engine import WorkChain, while_
+from ase import Atoms
+
+from aiida_mofal.calculations.labels import (
+    collect_labels,
+    dataset_from_structures,
+    free_atoms,
+    isolated_atom_energies,
+    structures_from_dataset,
+)
+from aiida_mofal.cp2k.inputs import LabelInputError, build_cp2k_parameters, check_labelling_input, isolated_atom
+from aiida_mofal.data import DatasetData
+from aiida_mofal.protocols import load_protocol
+
+from .cp2k_base import Cp2kBaseWorkChain
+
+__all__ = ('LabelWorkChain', 'label_settings')
+
+FREE_FORM = ('cp2k', 'basis_set')
+
+
+def label_settings(protocol: str | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Return the resolved labelling protocol (``xtb``, ``fast``, ``moderate``, ``precise``) with checked overrides."""
+    return load_protocol('label', protocol, overrides, free_form=FREE_FORM)
+
+
+def _data_dir(code: orm.AbstractCode | None):
+    """CP2K's data directory when the code runs on this machine (then basis sets can be checked before submission)."""
+    from aiida_mofal.environment import cp2k_data_dir
+
+    try:
+        local = code is not None and code.computer.transport_type == 'core.local'
+    except Exception:  # an InstalledCode without computer, a PortableCode, ...
+        local = False
+    return cp2k_data_dir() if local else None
+
+
+def _frames(inputs: Mapping) -> list[tuple[str, Atoms]]:
+    if 'dataset' in inputs:
+        return [(f'configuration {i}', atoms) for i, atoms in enumerate(inputs['dataset'].get_atoms())]
+    info = inputs['structure_info'].get_dict() if 'structure_info' in inputs else {}
+    frames = []
+    for key in sorted(inputs.get('structures', {})):
+        atoms = inputs['structures'][key].get_ase()
+        atoms.info.update(info.get(key, {}))
+        if atoms.info.get('config_type') == 'cluster':
+            atoms.pbc = False
+        frames.append((f'structure {key!r}', atoms))
+    return frames
+
+
+def validate_inputs(inputs: Mapping, _) -> str | None:
+    """Refuse, before anything runs, structures that the protocol cannot label (naming each and the fix)."""
+    has_dataset, has_structures = 'dataset' in inputs, bool(inputs.get('structures'))
+    if has_dataset == has_structures:
+        return 'give either `dataset` (an unlabelled mofal.dataset) or `structures`, not both and not neither.'
+    settings = inputs['settings'].get_dict()
+    try:
+        label_settings(settings.get('protocol'), {k: v for k, v in settings.items() if k != 'protocol'})
+    except ValueError as error:
+        return f'settings: {error}'
+    data_dir = _data_dir(inputs.get('code'))
+    for name, atoms in _frames(inputs):
+        try:
+            check_labelling_input(atoms, settings, name, data_dir)
+        except LabelInputError as error:
+            return str(error)
+    return None
+
+
+class LabelWorkChain(WorkChain):
+    """Label structures (periodic cells and/or charged clusters) with CP2K into one data set, with E0s.
+
+    Every structure runs under a :class:`Cp2kBaseWorkChain` (restarts for SCF failures, walltime, crashes),
+    at most ``settings.calculation.max_concurrent`` at once. Converged labels are collected by the
+    ``collect_labels`` calcfunction; structures that could not be labelled are left out of the data set and
+    listed in the ``failed`` output, and the work chain then ends with exit code 401 (some failed).
+    """
+
+    @classmethod
+    def define(cls, spec):
+        """Define the process specification."""
+        super().define(spec)
+        spec.input('code', valid_type=orm.AbstractCode, help='The CP2K code.')
+        spec.input('dataset', valid_type=DatasetData, required=False, help='Configurations to label.')
+        spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, required=False)
+        spec.input(
+            'structure_info',
+            valid_type=orm.Dict,
+            required=False,
+            help='Per structure key: {config_type, charge, multiplicity}; default periodic when pbc, else cluster.',
+        )
+        spec.input('settings', valid_type=orm.Dict, help='The resolved labelling protocol (see `label_settings`).')
+        spec.input(
+            'isolated_atom_energies',
+            valid_type=orm.Dict,
+            required=False,
+            help='E0s (eV) from an earlier labelling with the same settings; skips the free-atom runs.',
+        )
+        spec.input('clean_workdir', valid_type=orm.Bool, default=lambda: orm.Bool(False))
+        spec.inputs.validator = validate_inputs
+        spec.outline(
+            cls.setup,
+            while_(cls.has_pending)(cls.submit_batch, cls.inspect_batch),
+            cls.collect,
+        )
+        spec.output('dataset', valid_type=DatasetData, required=False, help='The labelled configurations.')
+        spec.output('isolated_atom_energies', valid_type=orm.Dict, required=False, help='E0 per element, eV.')
+        spec.output('failed', valid_type=orm.Dict, required=False, help='Structures left out: which and why.')
+        spec.exit_code(401, 'ERROR_SOME_FAILED', message='{count} structure(s) could not be labelled: {keys}')
+        spec.exit_code(402, 'ERROR_ALL_FAILED', message='no structure could be labelled')
+        spec.exit_code(403, 'ERROR_ISOLATED_ATOMS_FAILED', message='no isolated-atom energy for: {elements}')
+
+    def setup(self):
+        """Make the source data set and the queue of single points (structures first, then free atoms)."""
+        self.ctx.settings = self.inputs.settings.get_dict()
+        if 'dataset' in self.inputs:
+            self.ctx.source = self.inputs.dataset
+        else:
+            info = self.inputs.get('structure_info', orm.Dict())
+            self.ctx.source = dataset_from_structures(structure_info=info, **self.inputs.structures)
+        structures = structures_from_dataset(self.ctx.source)
+        frames = self.ctx.source.get_atoms()
+        queue = [(key, structures[key], frames[int(key.split('_')[1])]) for key in sorted(structures, key=_index)]
+        if self.ctx.settings['isolated_atoms'] and 'isolated_atom_energies' not in self.inputs:
+            for symbol, structure in sorted(free_atoms(self.ctx.source).items()):
+                queue.append((f'atom_{symbol}', structure, isolated_atom(symbol, self.ctx.settings)))
+        self.ctx.queue = queue
+        self.ctx.labels = {}
+        self.ctx.failed = {}
+        self.ctx.batch = []
+
+    def has_pending(self) -> bool:
+        """Whether single points are still waiting to be submitted."""
+        return bool(self.ctx.queue)
+
+    def _builder(self, structure: orm.StructureData, atoms: Atoms):
+        calculation = self.ctx.settings['calculation']
+        walltime = int(calculation['max_wallclock_seconds'] * calculation['walltime_fraction'])
+        builder = Cp2kBaseWorkChain.get_builder()
+        builder.cp2k.code = self.inputs.code
+        builder.cp2k.structure = structure
+        builder.cp2k.parameters = orm.Dict(build_cp2k_parameters(atoms, self.ctx.settings, walltime_seconds=walltime))
+        builder.cp2k.metadata.options.resources = dict(calculation['resources'])
+        builder.cp2k.metadata.options.max_wallclock_seconds = int(calculation['max_wallclock_seconds'])
+        builder.cp2k.metadata.options.parser_name = 'mofal.cp2k'
+        builder.max_iterations = orm.Int(calculation['max_iterations'])
+        builder.clean_workdir = self.inputs.clean_workdir
+        return builder
+
+    def submit_batch(self):
+        """Submit the next ``max_concurrent`` single points and wait for them."""
+        size = max(1, int(self.ctx.settings['calculation']['max_concurrent']))
+        batch, self.ctx.queue = self.ctx.queue[:size], self.ctx.queue[size:]
+        self.ctx.batch = []
+        for key, structure, atoms in batch:
+            builder = self._builder(structure, atoms)
+            builder.metadata.call_link_label = key
+            node = self.submit(builder)
+            self.to_context(**{f'cp2k_{key}': node})
+            self.ctx.batch.append(key)
+        self.report(f'submitted {len(batch)} CP2K single point(s); {len(self.ctx.queue)} waiting')
+
+    def inspect_batch(self):
+        """Keep converged labels; record every failure with its reason."""
+        for key in self.ctx.batch:
+            node = self.ctx[f'cp2k_{key}']
+            if node.is_finished_ok and 'labels' in node.outputs:
+                self.ctx.labels[key] = node.outputs.labels
+            else:
+                state = f'exit status {node.exit_status}' if node.is_finished else node.process_state.value
+                reason = node.exit_message or state
+                self.ctx.failed[key] = {'pk': node.pk, 'exit_status': node.exit_status, 'reason': reason}
+                self.report(f'{key} could not be labelled ({node.process_label}<{node.pk}>): {reason}')
+
+    def collect(self):
+        """Build the labelled data set (calcfunction) and report what was left out."""
+        atoms_labels = {key.split('_', 1)[1]: node for key, node in self.ctx.labels.items() if key.startswith('atom_')}
+        frame_labels = {key: node for key, node in self.ctx.labels.items() if key.startswith('frame_')}
+        if 'isolated_atom_energies' in self.inputs:
+            e0s = self.inputs.isolated_atom_energies
+        elif atoms_labels:
+            e0s = isolated_atom_energies(**atoms_labels)
+        else:
+            e0s = orm.Dict({}).store()
+        self.out('isolated_atom_energies', e0s)
+        if self.ctx.failed:
+            self.out('failed', orm.Dict(self.ctx.failed).store())
+        if not frame_labels:
+            return self.exit_codes.ERROR_ALL_FAILED
+        dataset = collect_labels(
+            source=self.ctx.source, settings=self.inputs.settings, isolated_atom_energies=e0s, **frame_labels
+        )
+        self.out('dataset', dataset)
+        self.report(f'labelled {dataset.count} of {self.ctx.source.count} configurations into {dataset.pk}')
+        missing = sorted(set(dataset.elements) - set(e0s.get_dict())) if self.ctx.settings['isolated_atoms'] else []
+        if missing:
+            return self.exit_codes.ERROR_ISOLATED_ATOMS_FAILED.format(elements=', '.join(missing))
+        failed_frames = sorted((key for key in self.ctx.failed if key.startswith('frame_')), key=_index)
+        if failed_frames:
+            return self.exit_codes.ERROR_SOME_FAILED.format(count=len(failed_frames), keys=', '.join(failed_frames))
+        return None
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        code: orm.AbstractCode,
+        structures: DatasetData | Sequence[Atoms] | Mapping[str, orm.StructureData] | Iterable[orm.StructureData],
+        protocol: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        structure_info: Mapping[str, Mapping] | None = None,
+        isolated_atom_energies: Mapping[str, float] | orm.Dict | None = None,
+        clean_workdir: bool = False,
+    ):
+        """Return a builder for labelling ``structures`` with ``protocol`` (default ``moderate``).
+
+        :param structures: an unlabelled ``mofal.dataset``; or ASE ``Atoms`` whose ``info`` holds ``config_type``,
+            ``charge`` and ``multiplicity`` (they become one unlabelled data set); or ``StructureData`` (a mapping
+            key → node, or a sequence keyed ``s0``, ``s1``, ...) with ``structure_info`` per key.
+        :param overrides: validated against the protocol: an unknown key raises; ``cp2k`` (raw CP2K sections)
+            and ``basis_set`` (per element) are free-form.
+        :raises ValueError: for an unknown protocol or override, or a structure the protocol cannot label.
+        """
+        settings = label_settings(protocol, overrides)
+        builder = cls.get_builder()
+        builder.code = code
+        builder.settings = orm.Dict(settings)
+        builder.clean_workdir = orm.Bool(clean_workdir)
+        if isinstance(structures, DatasetData):
+            builder.dataset = structures
+        else:
+            items = list(structures.items()) if isinstance(structures, Mapping) else list(enumerate(structures))
+            if items and all(isinstance(value, Atoms) for _, value in items):
+                builder.dataset = DatasetData([atoms for _, atoms in items])
+            else:
+                builder.structures = {key if isinstance(key, str) else f's{key}': node for key, node in items}
+                builder.structure_info = orm.Dict(dict(structure_info or {}))
+        if isolated_atom_energies is not None:
+            if not isinstance(isolated_atom_energies, orm.Dict):
+                isolated_atom_energies = orm.Dict(dict(isolated_atom_energies))
+            builder.isolated_atom_energies = isolated_atom_energies
+        error = validate_inputs(builder._inputs(prune=True), None)
+        if error:
+            raise LabelInputError(error)
+        return builder
+
+
+def _index(key: str) -> int:
+    return int(key.rsplit('_', 1)[1])
