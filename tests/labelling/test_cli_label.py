@@ -51,6 +51,36 @@ def test_label_cluster_file_and_export(profile_dir, tmp_path):
     assert 'REF_energy' in back[1].info
 
 
+def test_label_a_cluster_written_by_mofal_clusters(profile_dir, tmp_path):
+    from tests.structure_files import DATA
+
+    cut = mofal('clusters', str(DATA / 'ZnIm2-sod_Lewis2009.cif'), '--atoms', '0', '--merge-depth', '0',
+                '-o', str(tmp_path / 'cut'), '--json', profile_dir=profile_dir)  # fmt: skip
+    assert cut.returncode == 0, cut.stderr
+    (row,) = json.loads(cut.stdout)['clusters']
+    result = mofal('label', row['file'], '--cluster', '--protocol', 'xtb', '--json', profile_dir=profile_dir)
+    assert result.returncode == 0, result.stderr
+    exported = tmp_path / 'labelled.xyz'
+    mofal('dataset', 'export', str(json.loads(result.stdout)['dataset']), str(exported), profile_dir=profile_dir)
+    (cluster,) = read(exported, index=':')
+    assert cluster.info['charge'] == row['charge'] and len(cluster) == row['atoms']
+    assert list(cluster.arrays['role']).count('core') == row['core']  # roles survive labelling
+
+
+def test_label_a_cif_periodic_cell(profile_dir, tmp_path):
+    from ase.io import write as ase_write
+
+    cell = molecule('CH4')
+    cell.cell, cell.pbc = [5.0, 5.2, 5.4], True
+    cell.positions += 2.5
+    ase_write(tmp_path / 'methane.cif', cell)  # CIF readers put a space-group object into info
+    result = mofal('label', str(tmp_path / 'methane.cif'), '--protocol', 'xtb', '--json', profile_dir=profile_dir)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    shown = json.loads(mofal('dataset', 'show', str(summary['dataset']), '--json', profile_dir=profile_dir).stdout)
+    assert shown['config_types'] == {'periodic': 1} and 'stress' in shown['labels']
+
+
 def test_label_refuses_bad_input_before_submitting(profile_dir, tmp_path):
     water = molecule('H2O')
     write(tmp_path / 'water.xyz', water)

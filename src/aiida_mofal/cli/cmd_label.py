@@ -21,6 +21,7 @@ def read_frames(files, cluster: bool, charge: int | None, multiplicity: int | No
     import warnings
 
     import ase.io
+    import numpy as np
 
     frames = []
     for path in files:
@@ -32,6 +33,11 @@ def read_frames(files, cluster: bool, charge: int | None, multiplicity: int | No
             raise click.BadParameter(f'{path}: ASE cannot read it ({exception}).', param_hint='FILES') from None
         for index, atoms in enumerate(read):
             atoms.calc = None
+            # CIF readers leave objects (space group, occupancies) in info: a data set keeps only scalars
+            scalars = (str, int, float, np.integer, np.floating)
+            atoms.info = {key: value for key, value in atoms.info.items() if isinstance(value, scalars)}
+            for name in [name for name, array in atoms.arrays.items() if array.dtype == object]:
+                atoms.arrays[name] = atoms.arrays[name].astype(str)  # e.g. a cluster's `role`
             if cluster:
                 atoms.pbc = False
                 atoms.info['config_type'] = 'cluster'

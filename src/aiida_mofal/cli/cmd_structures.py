@@ -167,6 +167,11 @@ def _flag_unknown(atoms, model_id: str, density_id: str):
     from aiida import load_profile, orm
 
     load_profile()
+    import numpy as np
+
     model_node, density_node = orm.load_node(model_id), orm.load_node(density_id)
-    scores = density_node.score(atoms, model_node)
-    return [int(i) for i in scores.flagged], scores.uncertainty
+    try:
+        (score,) = density_node.score([atoms], model_node)
+    except ValueError as error:  # an element the model does not know, a density model of another model, ...
+        raise click.ClickException(str(error)) from None
+    return [int(i) for i in np.flatnonzero(score['unknown'])], score['uncertainty']
