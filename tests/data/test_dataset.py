@@ -55,6 +55,8 @@ def test_round_trip_is_exact(aiida_profile_clean):
         assert np.array_equal(original.arrays['REF_forces'], copy.arrays['REF_forces'])
     assert np.array_equal(frames[0].info['REF_stress'], back[0].info['REF_stress'])
     assert list(back[1].arrays['role']) == ['core', 'cap', 'mantle']
+    assert back[1].arrays['role'].dtype.kind == 'U'  # strings, not objects: frames read back can be stored again
+    assert DatasetData(back).count == 3
     assert list(back[1].arrays['parent_index']) == [12, -1, 7]
     assert back[1].info['config_type'] == 'cluster' and back[0].info['config_type'] == 'periodic'
 

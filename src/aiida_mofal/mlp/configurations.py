@@ -287,6 +287,8 @@ def read_extxyz(text_or_path) -> list[Atoms]:
             atoms.calc = None
         if STRESS_KEY in atoms.info:
             atoms.info[STRESS_KEY] = voigt_from_matrix(atoms.info[STRESS_KEY])
+        for name in [name for name, array in atoms.arrays.items() if array.dtype == object]:
+            atoms.arrays[name] = atoms.arrays[name].astype(str)  # ASE returns string columns as objects at times
         result.append(atoms)
     return result
 
