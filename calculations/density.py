@@ -1,0 +1,45 @@
+"""Fit the density model of a MACE model on a data set: a provenance step from (model, data set)."""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+from aiida_mofal.data.dataset import DatasetData
+from aiida_mofal.data.density_model import DensityModelData, feature_extractor_for
+from aiida_mofal.data.mace_model import MaceModelData
+from aiida_mofal.uncertainty.gmm import DensityModel
+
+__all__ = ['check_density_inputs', 'fit_density_model']
+
+
+def check_density_inputs(model: MaceModelData, dataset: DatasetData, settings: dict | None) -> dict:
+    """Validate before anything runs; returns the full settings. Errors name the problem and the fix."""
+    merged = DensityModel.validate_settings(settings)
+    missing = sorted(set(dataset.elements) - set(model.elements))
+    if missing:
+        raise ValueError(
+            f'data set {dataset.pk} contains {", ".join(missing)}, which MACE model {model.pk} '
+            f'(elements {", ".join(model.elements)}) cannot describe; use a model trained on these elements.'
+        )
+    if not dataset.count:
+        raise ValueError(f'data set {dataset.pk} is empty; a density model needs training atoms.')
+    return merged
+
+
+@calcfunction
+def fit_density_model(model: MaceModelData, dataset: DatasetData, settings: orm.Dict | None = None) -> DensityModelData:
+    """Fit per-element Gaussian mixtures on ``model``'s last-layer features of the atoms of ``dataset``.
+
+    ``dataset`` should be the model's training set: the density then says which environments the model
+    has seen. ``settings`` (all optional): ``max_components`` (8), ``pca_components`` (None),
+    ``threshold_percentile`` (1.0), ``seed`` (0), ``reg_covar`` (1e-6), ``max_atoms_per_element`` (None:
+    all; otherwise each mixture is fitted on a seeded random subsample of that size).
+    """
+    options = check_density_inputs(model, dataset, settings.get_dict() if settings is not None else None)
+    frames = dataset.get_atoms()
+    features = feature_extractor_for(model).features_many(frames)
+    symbols = [symbol for atoms in frames for symbol in atoms.get_chemical_symbols()]
+    density = DensityModel.fit(np.concatenate(features), symbols, **options)
+    return DensityModelData(density, model=model)
