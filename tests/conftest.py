@@ -29,11 +29,10 @@ def mofal_codes(aiida_profile, tmp_path_factory):
 @pytest.fixture(scope='session')
 def tiny_mace_model_file(tmp_path_factory) -> Path:
     """A real (untrained, randomly initialised) MACE model for H and O, saved as mace_run_train saves models."""
+    import mace  # noqa: F401  (first: it sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD, which e3nn's import needs)
     import torch
     from e3nn import o3
-    from mace import (
-        modules,
-    )  # before e3nn: importing mace sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD, which e3nn needs
+    from mace import modules
 
     torch.manual_seed(0)
     model = modules.ScaleShiftMACE(
