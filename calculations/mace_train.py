@@ -174,11 +174,21 @@ def mace_arguments(
     has_stress: bool = False,
     fine_tune: bool = False,
     restart: bool = False,
+    num_train: int | None = None,
+    num_valid: int | None = None,
 ) -> list[str]:
-    """Return the ``mace_run_train`` argument list (protocol defaults updated with ``hyperparameters``)."""
+    """Return the ``mace_run_train`` argument list (protocol defaults updated with ``hyperparameters``).
+
+    Batch sizes larger than the training (validation) set are reduced to its size: MACE drops incomplete
+    batches, so a tiny first set of an active-learning campaign would otherwise give an empty loader.
+    """
     from ase.data import atomic_numbers
 
     merged = {**default_hyperparameters(), **hyperparameters}
+    if num_train:
+        merged['batch_size'] = min(int(merged['batch_size']), num_train)
+    if num_valid:
+        merged['valid_batch_size'] = min(int(merged['valid_batch_size']), num_valid)
     argv = [
         f'--name={RUN_NAME}',
         f'--seed={seed}',
@@ -355,6 +365,8 @@ class MaceTrainCalculation(CalcJob):
             has_stress='stress' in train.labels,
             fine_tune='parent_model' in self.inputs,
             restart='restart_folder' in self.inputs,
+            num_train=train.count,
+            num_valid=self.inputs.validation.count if 'validation' in self.inputs else None,
         )
         options = self.inputs.metadata.options
         walltime = options.get('max_wallclock_seconds')

@@ -271,3 +271,12 @@ def test_builder_from_protocol_carries_gpu_options(xtb_split, python_code):
     assert builder.mace.metadata.options['custom_scheduler_commands'] == '#SBATCH --gres=gpu:1'
     assert builder.mace.metadata.options['max_wallclock_seconds'] == 86400
     assert builder.mace.hyperparameters['max_L'] == 1
+
+
+def test_batch_sizes_never_exceed_a_tiny_training_set():
+    e0s = {'H': -10.0}
+    argv = mace_arguments({'batch_size': 4, 'valid_batch_size': 8}, e0s=e0s, seed=1, dtype='float32', device='cpu',
+                          num_train=3, num_valid=1)  # fmt: skip
+    assert '--batch_size=3' in argv and '--valid_batch_size=1' in argv
+    roomy = mace_arguments({'batch_size': 4}, e0s=e0s, seed=1, dtype='float32', device='cpu', num_train=50)
+    assert '--batch_size=4' in roomy
