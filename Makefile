@@ -12,7 +12,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 demo: install
 	$(BIN)/mofal setup
 	$(BIN)/mofal doctor
-	$(BIN)/python examples/cp2k_smoke.py
+	$(BIN)/mofal run examples/campaign_znim2.yaml --report demo-report
 
 ## test: lint, build the docs and run the whole test suite
 test: install
@@ -31,4 +31,4 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt .ci/install-pyth
 	touch $@
 
 clean:
-	rm -rf docs/_build build dist *.egg-info
+	rm -rf docs/_build build dist *.egg-info demo-report

@@ -1,0 +1,140 @@
+"""Plots of a campaign: learning curve, unknown fraction, parity, and structures coloured per atom.
+
+Pure functions of arrays and records (matplotlib, Agg backend), so that the same figures come from a live
+profile or an imported archive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+__all__ = ('plot_learning_curve', 'plot_parity', 'plot_structure_values', 'plot_unknown_fraction', 'status_table')
+
+_COLUMNS = (
+    ('cycle', 'cycle', '{}'),
+    ('frames', 'frames_scanned', '{}'),
+    ('unknown', 'unknown_fraction', '{:.4f}'),
+    ('clusters', 'clusters_labelled', '{}'),
+    ('failed', 'failures', '{}'),
+    ('configs', 'training_configurations', '{}'),
+    ('MAE_p95 meV/Å', 'force_mae_pk_mev_per_a', '{:.1f}'),
+    ('ΔE_std meV/at', 'delta_e_std_mev_per_atom', '{:.2f}'),
+    ('F RMSE meV/Å', 'force_rmse_mev_per_a', '{:.1f}'),
+    ('wall s', 'wall_seconds', '{:.0f}'),
+)
+
+
+def status_table(rows: Sequence[dict]) -> str:
+    """Format per-cycle rows (see ``mofal status``) as a fixed-width table; missing values print as ``-``."""
+    header = [title for title, _, _ in _COLUMNS]
+    lines = []
+    for row in rows:
+        cells = []
+        for _, key, fmt in _COLUMNS:
+            value = row.get(key)
+            cells.append('-' if value is None else fmt.format(value))
+        lines.append(cells)
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
+    out = ['  '.join(h.rjust(w) for h, w in zip(header, widths))]
+    out += ['  '.join(c.rjust(w) for c, w in zip(line, widths)) for line in lines]
+    return '\n'.join(out)
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_learning_curve(rows: Sequence[dict], path: str | Path) -> Path:
+    """Plot force MAE_p95 and RMSE (meV/Å) and ΔE_std (meV/atom) on the test set, per cycle."""
+    plt = _figure()
+    cycles = [row['cycle'] for row in rows]
+    fig, left = plt.subplots(figsize=(5.5, 3.8), dpi=120)
+    left.plot(cycles, [row.get('force_mae_pk_mev_per_a') for row in rows], 'o-', label='force MAE$_{p95}$')
+    left.plot(cycles, [row.get('force_rmse_mev_per_a') for row in rows], 's--', label='force RMSE')
+    left.set_xlabel('cycle')
+    left.set_ylabel('force error (meV/Å)')
+    right = left.twinx()
+    right.plot(cycles, [row.get('delta_e_std_mev_per_atom') for row in rows], 'd:', color='tab:green')
+    right.set_ylabel('ΔE$_{std}$ (meV/atom)', color='tab:green')
+    left.legend(loc='upper right', frameon=False)
+    left.set_xticks(cycles)
+    evaluated = {row.get('evaluated_on', 'test') for row in rows}
+    left.set_title(f'Learning curve ({" / ".join(sorted(evaluated))} set)')
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_unknown_fraction(rows: Sequence[dict], path: str | Path) -> Path:
+    """Plot the fraction of scanned atoms the density model calls unknown, per cycle."""
+    plt = _figure()
+    scanned = [row for row in rows if row.get('unknown_fraction') is not None]
+    fig, axis = plt.subplots(figsize=(5.0, 3.5), dpi=120)
+    axis.bar([row['cycle'] for row in scanned], [row['unknown_fraction'] for row in scanned], color='tab:red')
+    if any(row['unknown_fraction'] > 0 for row in scanned):
+        axis.set_yscale('log')
+    axis.set_xlabel('cycle')
+    axis.set_ylabel('unknown atoms / scanned atoms')
+    axis.set_title('Unknown fraction in the explored frames')
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_parity(errors: dict[str, np.ndarray], path: str | Path, title: str = 'Test set') -> Path:
+    """Plot parity of per-atom energies (eV/atom) and force components (eV/Å) from evaluation error arrays."""
+    plt = _figure()
+    fig, (energy, force) = plt.subplots(1, 2, figsize=(8.0, 3.8), dpi=120)
+    natoms = errors['natoms']
+    e_ref, e_pred = errors['energy_ref'] / natoms, errors['energy_pred'] / natoms
+    energy.scatter(e_ref, e_pred, s=12)
+    f_ref, f_pred = errors['forces_ref'].ravel(), errors['forces_pred'].ravel()
+    force.scatter(f_ref, f_pred, s=3, alpha=0.5)
+    for axis, (ref, pred), unit in ((energy, (e_ref, e_pred), 'eV/atom'), (force, (f_ref, f_pred), 'eV/Å')):
+        finite = np.isfinite(ref) & np.isfinite(pred)
+        if finite.any():
+            lo, hi = min(ref[finite].min(), pred[finite].min()), max(ref[finite].max(), pred[finite].max())
+            axis.plot([lo, hi], [lo, hi], 'k--', lw=0.8)
+        axis.set_xlabel(f'reference ({unit})')
+        axis.set_ylabel(f'MACE ({unit})')
+    energy.set_title(f'{title}: energy')
+    force.set_title(f'{title}: force components')
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_structure_values(atoms: Atoms, values: np.ndarray, path: str | Path, label: str, title: str) -> Path:
+    """Plot ``atoms`` projected on the x–y plane, every atom coloured by ``values`` (uncertainty, error, ...)."""
+    plt = _figure()
+    values = np.asarray(values, dtype=float)
+    shown = np.where(
+        np.isfinite(values), values, np.nanmax(values[np.isfinite(values)]) if np.isfinite(values).any() else 0
+    )
+    order = np.argsort(atoms.positions[:, 2])
+    fig, axis = plt.subplots(figsize=(5.0, 4.5), dpi=120)
+    sizes = 12 + 20 * (atoms.numbers[order] > 1)
+    scatter = axis.scatter(
+        atoms.positions[order, 0], atoms.positions[order, 1], c=shown[order], s=sizes, cmap='viridis', edgecolors='none'
+    )
+    fig.colorbar(scatter, ax=axis, label=label)
+    axis.set_aspect('equal')
+    axis.set_xlabel('x (Å)')
+    axis.set_ylabel('y (Å)')
+    axis.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

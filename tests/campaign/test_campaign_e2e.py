@@ -1,0 +1,118 @@
+"""A real campaign, end to end, under the daemon of the ZeroMQ profile: killed mid-way and resumed, then
+exported and imported into a fresh profile, where `mofal report` gives the same numbers.
+
+Real CP2K (GFN1-xTB), real MACE training (tiny), real ASE MD; sizes cut to the bone so that it runs in minutes.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+MOFAL = str(Path(sys.executable).parent / 'mofal')
+VERDI = str(Path(sys.executable).parent / 'verdi')
+
+pytestmark = [pytest.mark.engine, pytest.mark.daemon, pytest.mark.slow]
+
+
+def run(command, aiida_path, timeout=1200, check=True):
+    path = f'{Path(sys.executable).parent}{os.pathsep}{os.environ.get("PATH", "")}'  # the daemon needs `verdi`
+    env = {**os.environ, 'AIIDA_PATH': str(aiida_path), 'PATH': path}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    if check:
+        assert result.returncode == 0, f'{command}\nstdout: {result.stdout[-3000:]}\nstderr: {result.stderr[-3000:]}'
+    return result
+
+
+@pytest.fixture(scope='module')
+def tiny_campaign(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('campaign')
+    config = yaml.safe_load((ROOT / 'examples' / 'campaign_znim2.yaml').read_text())
+    config['targets'][0]['structure'] = str(ROOT / 'tests' / 'data_files' / 'structures' / 'ZnIm2-sod_Lewis2009.cif')
+    config['initial'].update(periodic_frames=1, clusters=5, test_frames=0)
+    config['explore'].update(walks=1, steps=40)
+    config['extract'].update(max_clusters=2)
+    config['stop'] = {'max_cycles': 2, 'unknown_fraction': None, 'mae_p95': None}
+    path = folder / 'campaign.yaml'
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _calcjob_count(aiida_path):
+    code = (
+        'from aiida import load_profile, orm; load_profile(); print(orm.QueryBuilder().append(orm.CalcJobNode).count())'
+    )
+    return int(run([sys.executable, '-c', code], aiida_path).stdout.strip())
+
+
+@pytest.fixture(scope='module')
+def finished_campaign(tiny_campaign, tmp_path_factory):
+    """Submit to the daemon, kill the daemon once the first training is under way, restart it, let it finish."""
+    aiida_path = tmp_path_factory.mktemp('profile')
+    run([MOFAL, 'setup', '--json'], aiida_path)
+    submitted = json.loads(run([MOFAL, 'run', str(tiny_campaign), '--daemon', '--json'], aiida_path).stdout)
+    pk = submitted['campaign']  # the daemon was started by `mofal run --daemon`
+    deadline = time.time() + 1200
+    killed_at = None
+    try:
+        while time.time() < deadline:
+            status = json.loads(run([MOFAL, 'status', str(pk), '--json'], aiida_path).stdout)
+            if killed_at is None and status['cycles']:  # model 0 exists: kill the daemon mid-campaign
+                killed_at = _calcjob_count(aiida_path)
+                run([VERDI, 'daemon', 'stop'], aiida_path, check=False)
+                run([VERDI, 'daemon', 'start', '1'], aiida_path)
+            if status['state'] in ('finished', 'excepted', 'killed'):
+                break
+            time.sleep(5)
+    finally:
+        run([VERDI, 'daemon', 'stop'], aiida_path, check=False)
+    assert killed_at is not None, 'the campaign ended before the daemon could be killed'
+    return {'pk': pk, 'aiida_path': aiida_path, 'status': status, 'calcjobs_before_kill': killed_at}
+
+
+def test_campaign_runs_two_cycles_and_resumes_after_a_daemon_restart(finished_campaign):
+    status = finished_campaign['status']
+    assert status['state'] == 'finished' and status['exit_status'] == 0, status
+    rows = status['cycles']
+    assert [row['cycle'] for row in rows] == [0, 1, 2]
+    assert rows[0]['training_configurations'] == 6  # 1 periodic frame + 5 clusters
+    for row in rows[1:]:
+        assert row['frames_scanned'] > 0 and 0.0 <= row['unknown_fraction'] <= 1.0
+        assert row['training_configurations'] >= rows[0]['training_configurations']
+        assert row['force_mae_pk_ev_per_a'] > 0
+    assert rows[-1]['training_configurations'] > rows[0]['training_configurations']  # clusters were learned
+    # resumed without repeating finished jobs: no work chain launched the same job (link label) twice
+    code = (
+        'from aiida import load_profile, orm; load_profile(); import collections\n'
+        'pairs = []\n'
+        'for kind in (orm.CalcJobNode, orm.WorkflowNode):\n'
+        '    pairs += orm.QueryBuilder().append(orm.WorkflowNode, project=["id"], tag="p")'
+        '.append(kind, with_incoming="p", edge_project=["label"]).all()\n'
+        'print(max(collections.Counter((p, l) for p, l in pairs).values()), len(pairs))'
+    )
+    most, jobs = run([sys.executable, '-c', code], finished_campaign['aiida_path']).stdout.split()
+    assert most == '1' and int(jobs) > 20
+    assert finished_campaign['calcjobs_before_kill'] > 0
+
+
+def test_archive_round_trip_gives_the_same_report(finished_campaign, tmp_path):
+    pk, source = finished_campaign['pk'], finished_campaign['aiida_path']
+    report_here = json.loads(run([MOFAL, 'report', str(pk), '-o', str(tmp_path / 'here'), '--json'], source).stdout)
+    assert Path(report_here['figures']['learning_curve']).stat().st_size > 1000
+    archive = tmp_path / 'campaign.aiida'
+    run([VERDI, 'archive', 'create', '--all', str(archive)], source)
+    fresh = tmp_path / 'fresh'
+    fresh.mkdir()
+    run([VERDI, 'presto', '--profile-name', 'fresh'], fresh)
+    run([VERDI, 'archive', 'import', str(archive)], fresh)
+    uuid_code = f'from aiida import load_profile, orm; load_profile(); print(orm.load_node({pk}).uuid)'
+    uuid = run([sys.executable, '-c', uuid_code], source).stdout.strip()
+    report_there = json.loads(run([MOFAL, 'report', uuid, '-o', str(tmp_path / 'there'), '--json'], fresh).stdout)
+    assert report_there['cycles'] == report_here['cycles']
+    assert set(report_there['figures']) == set(report_here['figures'])

@@ -1,0 +1,65 @@
+"""The campaign file: the shipped example validates; typos and bad values are refused with their line."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aiida_mofal.campaign.config import CampaignFileError, load_campaign, parse_campaign
+from aiida_mofal.campaign.initial import initial_configurations
+from tests.structure_files import read_structure
+
+EXAMPLE = Path(__file__).resolve().parents[2] / 'examples' / 'campaign_znim2.yaml'
+
+
+def test_the_example_campaign_validates():
+    config, base = load_campaign(EXAMPLE)
+    assert config.targets[0].name == 'znim2' and (base / config.targets[0].structure).is_file()
+    assert config.label.protocol == 'xtb' and config.stop.max_cycles == 2
+    assert config.explore.pressure_range == (-1.5, 1.5)
+
+
+def test_a_typo_names_the_key_the_line_and_the_fix():
+    text = EXAMPLE.read_text().replace('  max_cycles: 2', '  max_cycle: 2')
+    line = next(i for i, row in enumerate(text.splitlines(), start=1) if 'max_cycle:' in row)
+    with pytest.raises(CampaignFileError) as error:
+        parse_campaign(text, 'demo.yaml')
+    assert f"demo.yaml:{line}: stop.max_cycle: unknown key (did you mean 'max_cycles'?)" in str(error.value)
+
+
+def test_bad_values_are_all_reported():
+    text = EXAMPLE.read_text().replace('walks: 2', 'walks: 0').replace('[-1.5, 1.5]', '[1.5, -1.5]')
+    with pytest.raises(CampaignFileError) as error:
+        parse_campaign(text, 'demo.yaml')
+    message = str(error.value)
+    assert 'explore.walks: Input should be greater than or equal to 1' in message
+    assert 'explore.pressure_range' in message and '[low, high]' in message
+    with pytest.raises(CampaignFileError, match='targets'):
+        parse_campaign('name: x\n', 'empty.yaml')
+    with pytest.raises(CampaignFileError, match='not valid YAML'):
+        parse_campaign('targets: [\n', 'broken.yaml')
+
+
+def test_a_missing_target_file_is_refused(tmp_path):
+    text = EXAMPLE.read_text().replace('ZnIm2-sod_Lewis2009.cif', 'nope.cif')
+    (tmp_path / 'c.yaml').write_text(text)
+    with pytest.raises(CampaignFileError, match='not found'):
+        load_campaign(tmp_path / 'c.yaml')
+
+
+def test_initial_configurations_are_perturbed_cells_and_charged_clusters():
+    atoms = read_structure('ZnIm2-sod_Lewis2009.cif')
+    training, test = initial_configurations(
+        atoms, periodic_frames=2, clusters=3, test_frames=1, rattle=0.05, strain=0.02, seed=1
+    )
+    assert [a.info['config_type'] for a in training] == ['periodic'] * 2 + ['cluster'] * 3
+    assert len(test) == 1 and test[0].pbc.all()
+    for frame in training[:2] + test:
+        assert len(frame) == len(atoms) and not np.allclose(frame.cell, atoms.cell)
+        assert 0.01 < np.abs(frame.get_scaled_positions() - atoms.get_scaled_positions()).max()
+    for cluster in training[2:]:
+        assert cluster.info['charge'] > 0 and not cluster.pbc.any()  # Zn2+ centres: cations
+    again, _ = initial_configurations(
+        atoms, periodic_frames=2, clusters=3, test_frames=1, rattle=0.05, strain=0.02, seed=1
+    )
+    assert all(np.allclose(a.positions, b.positions) for a, b in zip(training, again))
