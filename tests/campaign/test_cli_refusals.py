@@ -63,3 +63,14 @@ def test_an_element_the_label_protocol_cannot_do_is_refused(config, tmp_path, pr
     result, processes = mofal_run(config, tmp_path, profile_dir)
     assert result.returncode != 0 and 'GFN1-xTB has no parameters for U' in result.stderr
     assert processes == 0
+
+
+def test_bad_protocol_overrides_are_refused_before_submission(config, tmp_path, profile_dir):
+    config['train']['overrides'] = {'hyperparameters': {'num_chanels': 32}}
+    result, processes = mofal_run(config, tmp_path, profile_dir)
+    assert result.returncode != 0 and 'train:' in result.stderr and 'num_chanels' in result.stderr
+    config['train']['overrides'] = {}
+    config['density'] = {'settings': {'max_component': 4}}
+    result, processes = mofal_run(config, tmp_path, profile_dir)
+    assert result.returncode != 0 and 'density.settings' in result.stderr and 'max_component' in result.stderr
+    assert processes == 0

@@ -44,6 +44,20 @@ def check_campaign(config, base: Path) -> dict:
         settings = label_settings(config.label.protocol, config.label.overrides)
     except ValueError as error:
         raise click.ClickException(f'label: {error}') from None
+    from aiida_mofal.md.protocol import load_md_settings
+    from aiida_mofal.protocols import load_protocol
+    from aiida_mofal.uncertainty.gmm import DensityModel
+
+    checks = {
+        'train': lambda: load_protocol('mace', config.train.protocol, config.train.overrides),
+        'explore': lambda: load_md_settings(config.explore.protocol, config.explore.overrides),
+        'density.settings': lambda: DensityModel.validate_settings(config.density.settings),
+    }
+    for section, check in checks.items():
+        try:
+            check()
+        except ValueError as error:
+            raise click.ClickException(f'{section}: {error}') from None
     targets = {}
     for target in config.targets:
         path = base / target.structure
