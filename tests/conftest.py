@@ -19,7 +19,10 @@ def aiida_profile(aiida_config, aiida_profile_factory):
 
 @pytest.fixture(scope='session')
 def mofal_codes(aiida_profile, tmp_path_factory):
-    """The localhost computer and codes exactly as `mofal setup` makes them."""
+    """The localhost computer and codes exactly as `mofal setup` makes them.
+
+    Session-wide: no test may wipe the profile (``aiida_profile_clean``), or later tests would hold deleted codes.
+    """
     from aiida_mofal.environment import ensure_codes, ensure_localhost
 
     computer = ensure_localhost(tmp_path_factory.mktemp('scratch'), mpiprocs=2)

@@ -60,7 +60,7 @@ def test_doctor_without_profile_says_how_to_fix_it(tmp_path):
     assert result.returncode == 1
 
 
-def test_dataset_import_show_export(aiida_profile_clean, tmp_path):
+def test_dataset_import_show_export(aiida_profile, tmp_path):
     frames = []
     rng = np.random.default_rng(0)
     for _ in range(2):

@@ -36,7 +36,7 @@ def cluster_frame(rng, charge=0) -> Atoms:
     return atoms
 
 
-def test_round_trip_is_exact(aiida_profile_clean):
+def test_round_trip_is_exact(aiida_profile):
     rng = np.random.default_rng(1)
     frames = [periodic_frame(rng), cluster_frame(rng), periodic_frame(rng)]
     node = DatasetData(frames, level_of_theory={'method': 'xtb'}).store()
@@ -61,7 +61,7 @@ def test_round_trip_is_exact(aiida_profile_clean):
     assert back[1].info['config_type'] == 'cluster' and back[0].info['config_type'] == 'periodic'
 
 
-def test_mace_reads_the_exported_file(aiida_profile_clean, tmp_path):
+def test_mace_reads_the_exported_file(aiida_profile, tmp_path):
     """The file goes to mace_run_train unchanged: MACE's own loader must see our energies, forces, stress."""
     from mace.data.utils import KeySpecification, load_from_xyz
 
@@ -106,7 +106,7 @@ def _normalised(atoms):
         (lambda a: a.info.__setitem__('REF_stress', np.zeros(6)), 'a cluster has no stress'),
     ],
 )
-def test_bad_configurations_are_refused_with_a_clear_message(aiida_profile_clean, mutate, message):
+def test_bad_configurations_are_refused_with_a_clear_message(aiida_profile, mutate, message):
     atoms = cluster_frame(np.random.default_rng(3))
     mutate(atoms)
     with pytest.raises(ConfigurationError, match=message.replace('(', r'\(').replace(')', r'\)')):
@@ -136,7 +136,7 @@ def test_unlabelled_set_is_allowed_and_charge_is_kept():
     assert node.get_atoms()[0].info['charge'] == 2
 
 
-def test_merge_datasets_links_provenance_and_refuses_mixed_levels_of_theory(aiida_profile_clean):
+def test_merge_datasets_links_provenance_and_refuses_mixed_levels_of_theory(aiida_profile):
     from aiida_mofal.calculations.datasets import merge_datasets
 
     rng = np.random.default_rng(5)

@@ -7,7 +7,7 @@ from ase.build import molecule
 from aiida_mofal.data import MaceModelData
 
 
-def test_model_node_records_facts_and_predicts(aiida_profile_clean, tiny_mace_model_file):
+def test_model_node_records_facts_and_predicts(aiida_profile, tiny_mace_model_file):
     node = MaceModelData(tiny_mace_model_file, hyperparameters={'r_max': 4.5}).store()
     assert node.elements == ['H', 'O']
     assert node.r_max == pytest.approx(4.5)
