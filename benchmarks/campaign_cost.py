@@ -109,9 +109,7 @@ def main():
     for count in range(1, max(s[4] for s in samples) + 1):
         boundaries.append(next(s[0] for s in samples if s[4] >= count))
     boundaries[-1] = max(boundaries[-1], samples[-1][0])
-    descendants = orm.QueryBuilder().append(orm.WorkflowNode, filters={'id': campaign.pk}, tag='c')
-    descendants.append(orm.ProcessNode, with_ancestors='c', project=['*'])
-    intervals = [i for (node,) in descendants.iterall() if (i := engine_interval(node)) is not None]
+    intervals = [i for node in campaign.called_descendants if (i := engine_interval(node)) is not None]
 
     print(f'{"cycle":>5} {"wall s":>7} {"nodes":>6} {"DB kB":>7} {"repo kB":>8} {"outside engines":>16}')
     previous = (started, start_nodes, samples[0][2], samples[0][3])

@@ -1,5 +1,7 @@
 """The ``mofal`` command: the same code as the library, in ``verdi``'s style."""
 
+import sys
+
 import click
 from aiida.cmdline.groups import VerdiCommandGroup
 from aiida.cmdline.params import options, types
@@ -9,6 +11,10 @@ from aiida.cmdline.params import options, types
 @options.PROFILE(type=types.ProfileParamType(load_profile=True), expose_value=False)
 def cmd_root():
     """Active learning of MACE potentials for MOFs with AiiDA."""
+    if '--json' in sys.argv[1:]:
+        # standard output carries only the JSON: engines print notices when imported (MACE: cuequivariance)
+        utils.JSON_STREAM = sys.stdout
+        sys.stdout = sys.stderr
 
 
 from . import (  # noqa: E402, F401
@@ -20,4 +26,5 @@ from . import (  # noqa: E402, F401
     cmd_setup,
     cmd_structures,
     cmd_train,
+    utils,
 )
