@@ -133,9 +133,11 @@ class ClusterCampaignWorkChain(WorkChain):
         options = config['resources']['cp2k']['options']
         if options:
             calculation = dict(overrides.get('calculation', {}))
-            for key in ('resources', 'max_wallclock_seconds'):
-                if key in options:
-                    calculation[key] = options[key]
+            for key, value in options.items():
+                if key in ('resources', 'max_wallclock_seconds'):
+                    calculation[key] = value
+                else:  # queue, account, scheduler commands, ...
+                    calculation.setdefault('options', {})[key] = value
             overrides['calculation'] = calculation
         return overrides
 

@@ -24,7 +24,7 @@ from .cp2k_base import Cp2kBaseWorkChain
 
 __all__ = ('LabelWorkChain', 'label_settings')
 
-FREE_FORM = ('cp2k', 'basis_set')
+FREE_FORM = ('cp2k', 'basis_set', 'calculation.options')
 
 
 def label_settings(protocol: str | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
@@ -152,6 +152,8 @@ class LabelWorkChain(WorkChain):
         builder.cp2k.metadata.options.resources = dict(calculation['resources'])
         builder.cp2k.metadata.options.max_wallclock_seconds = int(calculation['max_wallclock_seconds'])
         builder.cp2k.metadata.options.parser_name = 'mofal.cp2k'
+        for key, value in calculation.get('options', {}).items():
+            builder.cp2k.metadata.options[key] = value
         builder.max_iterations = orm.Int(calculation['max_iterations'])
         builder.clean_workdir = self.inputs.clean_workdir
         return builder

@@ -197,3 +197,13 @@ def test_walltime_is_handled_by_restarting_from_the_wavefunction(mofal_codes, wa
     assert restarted.inputs.parent_calc_folder.pk == calcs[0].outputs.remote_folder.pk
     assert node.exit_status == LabelWorkChain.exit_codes.ERROR_ALL_FAILED.status
     assert results['failed']['frame_0']['exit_status'] == 401  # iterations exhausted, reported, not hidden
+
+
+def test_calcjob_options_reach_the_cp2k_jobs(mofal_codes, water):
+    overrides = {'isolated_atoms': False, 'calculation': {'options': {'append_text': 'echo mofal-options'}}}
+    _, node = run_label(mofal_codes['cp2k'], [water], overrides=overrides)
+    assert node.is_finished_ok, node.exit_message
+    (base,) = [c for c in node.called if c.process_label == 'Cp2kBaseWorkChain']
+    (calc,) = base.called
+    assert calc.get_option('append_text') == 'echo mofal-options'
+    assert 'echo mofal-options' in calc.base.repository.get_object_content('_aiidasubmit.sh')
