@@ -86,7 +86,7 @@ def cmd_eos_fit(points, form, allow_unbracketed, output, as_json):
     )
     click.echo(f'{form} fit of {fit.volumes.size} points ({fit.volumes[0]:.6g}–{fit.volumes[-1]:.6g} Å³)')
     for name, value, error, unit in rows:
-        click.echo(f'  {name:<4} {value:16.8g} ± {error:<10.2g} {unit}')
+        click.echo(f'  {name:<4} {value:16.8g} ± {error:<10.2g} {unit}'.rstrip())
     click.echo(f'  rms residual {1000 * fit.rms_residual:.3g} meV')
     for note in fit.warnings:
         echo.echo_warning(note)
