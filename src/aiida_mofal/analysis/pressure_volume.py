@@ -99,7 +99,7 @@ class PressureVolumeFit:
     v0_error: float
     b0_error: float
     b0_prime_error: float  #: 0 when fixed
-    chi2_reduced: float  #: of the weighted fit (1 expected); the errors are scaled up by it when it exceeds 1
+    chi2_reduced: float | None  #: of a weighted fit (1 expected; errors scaled up by it above 1); None unweighted
     volumes: np.ndarray  #: all points, sorted by volume
     pressures: np.ndarray
     branch: StableBranch
@@ -223,7 +223,7 @@ def fit_pressure_volume(
         v0_error=float(errors[-1]),
         b0_error=float(errors[0]),
         b0_prime_error=0.0 if parameters == 2 else float(errors[1]),
-        chi2_reduced=chi2 if weighted else float('nan'),
+        chi2_reduced=chi2 if weighted else None,
         volumes=v,
         pressures=p,
         branch=branch,

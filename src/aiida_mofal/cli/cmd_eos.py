@@ -9,13 +9,14 @@ argument, when it is not one of its subcommands, is taken as the structure of ``
 from pathlib import Path
 
 import click
+from aiida.cmdline.groups import VerdiCommandGroup
 from aiida.cmdline.utils import echo
 
 from . import cmd_root
 from .utils import JSON_OPTION, echo_json
 
 
-class StructureOrSubcommandGroup(click.Group):
+class StructureOrSubcommandGroup(VerdiCommandGroup):
     """A group that hands an argument which is not one of its subcommands to its ``default_command``."""
 
     default_command = 'run'
