@@ -20,6 +20,7 @@ def cmd_root():
 from . import (  # noqa: E402, F401
     cmd_campaign,
     cmd_dataset,
+    cmd_eos,
     cmd_evaluate,
     cmd_label,
     cmd_md,
