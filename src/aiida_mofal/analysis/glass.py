@@ -31,7 +31,7 @@ from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 
 from . import network, rdf, rings
 
-__all__ = ['DEFAULT_PAIRS', 'GlassSettings', 'analyse_glass', 'parse_pairs']
+__all__ = ['DEFAULT_PAIRS', 'GlassSettings', 'analyse_glass', 'compare_to_reference', 'parse_pairs']
 
 DEFAULT_PAIRS = ('Zn-N', 'Zn-Zn', 'N-N')
 KJ_MOL = units.kJ / units.mol  # eV per kJ/mol
@@ -112,11 +112,10 @@ def analyse_glass(
             raise ValueError(f'frame {index} does not have the atoms of frame 0: analyse one composition at a time')
     context = _Context(settings, numbers)
     per_frame = [_analyse_frame(atoms, context) for atoms in frames]
-    result = _aggregate(per_frame, context, frames[0])
+    result = _json_ready(_aggregate(per_frame, context, frames[0]))
     if reference is not None:
-        ref = analyse_glass(reference, settings)
-        result['reference'] = _distance_to(result, ref, settings)
-    return _json_ready(result)
+        result['reference'] = compare_to_reference(result, analyse_glass(reference, settings))
+    return result
 
 
 class _Context:
@@ -333,13 +332,20 @@ def _angles(per_frame: list[dict], settings: GlassSettings, kt: float) -> dict:
     }
 
 
-def _distance_to(result: dict, reference: dict, settings: GlassSettings) -> dict:
-    """How far ``result`` is from ``reference`` (both from :func:`analyse_glass` with the same settings)."""
+def compare_to_reference(result: dict, reference: dict) -> dict:
+    """Say how far ``result`` is from ``reference`` (both from :func:`analyse_glass`, with the same settings).
+
+    R_χ of every common partial RDF (0: identical; the RDFs are smoothed by ``settings.smearing`` Å first) and of the
+    angle distribution (smoothed by 2°), the density ratio, and the differences of coordination and ring counts.
+    """
+    settings = result['settings']
+    if any(settings[key] != reference['settings'][key] for key in ('r_max', 'bin_width', 'angle_bin')):
+        raise ValueError('compare analyses made with the same r_max, bin_width and angle_bin')
     distance: dict = {'rdf_r_chi': {}, 'formula': reference['formula'], 'density_g_cm3': reference['density_g_cm3']}
     for name, entry in result['rdf'].items():
         if name in reference['rdf']:
             distance['rdf_r_chi'][name] = rdf.r_chi(
-                entry['g'], reference['rdf'][name]['g'], settings.bin_width, settings.smearing
+                entry['g'], reference['rdf'][name]['g'], settings['bin_width'], settings['smearing']
             )
     distance['density_ratio'] = result['density_g_cm3'] / reference['density_g_cm3']
     for key in ('coordination', 'rings'):
@@ -351,7 +357,7 @@ def _distance_to(result: dict, reference: dict, settings: GlassSettings) -> dict
     triple = next(iter(result.get('angles') or {}), None)
     if triple and triple in (reference.get('angles') or {}):
         mine, theirs = result['angles'][triple]['histogram'], reference['angles'][triple]['histogram']
-        distance['angle_r_chi'] = {triple: rdf.r_chi(mine['density'], theirs['density'], settings.angle_bin, 2.0)}
+        distance['angle_r_chi'] = {triple: rdf.r_chi(mine['density'], theirs['density'], settings['angle_bin'], 2.0)}
     return distance
 
 

@@ -131,7 +131,9 @@ def potential_of_mean_force(g: np.ndarray, temperature: float) -> np.ndarray:
 def first_peak(r: np.ndarray, g: np.ndarray) -> dict:
     """Locate the first peak of g(r): the first local maximum at least half as high as the highest one.
 
-    Also returns the first minimum after it (the end of the coordination shell). ``None`` values when g is zero.
+    Also returns the first minimum after it (the end of the first shell): the lowest g between the peak and the next
+    rise above half the peak height; where g is flat at its lowest (zero between the shells of a crystal), the middle
+    of that flat stretch. ``None`` values when g is zero everywhere.
     """
     g = np.asarray(g, dtype=float)
     if not len(g) or g.max(initial=0.0) <= 0:
@@ -139,9 +141,17 @@ def first_peak(r: np.ndarray, g: np.ndarray) -> dict:
     padded = np.concatenate([[-np.inf], g, [-np.inf]])
     maxima = np.flatnonzero((padded[1:-1] > padded[:-2]) & (padded[1:-1] >= padded[2:]))
     peak = int(maxima[g[maxima] >= 0.5 * g.max()][0])
-    after = g[peak:]
-    rising = np.flatnonzero(np.diff(after) > 0)
-    low = peak + (int(rising[0]) if len(rising) else len(after) - 1)
+    half = 0.5 * g[peak]
+    below = np.flatnonzero(g[peak:] < half)
+    end = len(g)
+    if len(below):
+        again = np.flatnonzero(g[peak + below[0] :] >= half)
+        end = peak + below[0] + int(again[0]) if len(again) else len(g)
+    segment = g[peak:end]
+    lowest = segment.min()
+    at_lowest = np.flatnonzero(segment <= lowest + 1e-9 * g[peak])
+    run = at_lowest[: int(np.argmax(np.diff(np.concatenate([at_lowest, [at_lowest[-1] + 2]])) > 1)) + 1]
+    low = peak + int(run[len(run) // 2])
     return {
         'position': float(r[peak]),
         'height': float(g[peak]),
