@@ -46,18 +46,20 @@ def parse_frames(text: str | None) -> slice:
 def _read_file(path: Path, what: str):
     from ase.io import read
 
+    fix = (
+        'give a CIF, an extxyz (one or more frames) or any format ase.io.read knows, '
+        'or the PK of a structure or trajectory node'
+    )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # ASE warns about CIF symmetry and occupancy details
             frames = read(path, index=':')
     except Exception as exception:
-        raise click.BadParameter(
-            f'{path}: ASE cannot read this file ({exception}); give a CIF, an extxyz (one or more frames) or any '
-            'format ase.io.read knows, or the PK of a structure or trajectory node',
-            param_hint=what,
-        ) from None
+        raise click.BadParameter(f'{path}: ASE cannot read this file ({exception}); {fix}', param_hint=what) from None
     if not frames:
-        raise click.BadParameter(f'{path} holds no structure', param_hint=what)
+        raise click.BadParameter(
+            f'{path}: ASE cannot read this file (it found no structure in it); {fix}', param_hint=what
+        )
     return frames
 
 
@@ -185,7 +187,7 @@ def cmd_glass(
     except ValueError as exception:
         raise click.UsageError(str(exception)) from None
     for warning in result['warnings']:
-        echo.echo_warning(warning)
+        echo.echo_warning(warning, err=True)
     if output is not None:
         from aiida_mofal.analysis.glass_plots import plot_glass
 
