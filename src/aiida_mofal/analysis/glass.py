@@ -22,6 +22,7 @@ distribution, and the differences of density, coordination number and ring count
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 
@@ -147,13 +148,16 @@ class _Context:
         self.selection = np.flatnonzero(np.isin(numbers, [atomic_numbers[s] for s in wanted]))
         self.ring_cache: dict[bytes, dict[int, int]] = {}
         self.ring_nets = 0
+        self.timings: dict[str, float] = {}
 
 
 def _analyse_frame(atoms: Atoms, context: _Context) -> dict:
     settings = context.settings
     edges = settings.edges
+    clock = _Clock(context.timings)
     reach = max(settings.r_max, settings.cutoff if context.coordination else 0.0)
     pairs = rdf.neighbour_pairs(atoms, reach, context.selection)
+    clock.lap('neighbour_list')
     volume = atoms.cell.volume
     counts = {chemical_symbols[z]: int(np.sum(atoms.numbers == z)) for z in np.unique(atoms.numbers)}
     frame: dict = {
@@ -164,11 +168,26 @@ def _analyse_frame(atoms: Atoms, context: _Context) -> dict:
     for a, b in context.available:
         histogram = rdf.pair_histogram(pairs, atoms.numbers, atomic_numbers[a], atomic_numbers[b], edges)
         frame['rdf'][f'{a}-{b}'] = rdf.rdf_from_counts(histogram, counts[a], counts[b], a == b, volume, edges)
+    clock.lap('rdf')
     if context.coordination:
         frame.update(_coordination(atoms, pairs, context))
+        clock.lap('coordination_angles')
         if settings.rings:
             frame['rings'] = _rings(atoms, frame.pop('contacts'), context)
+            clock.lap('rings')
     return frame
+
+
+class _Clock:
+    """Wall time per part of the analysis, summed over frames (what ``benchmarks/glass.py`` prints)."""
+
+    def __init__(self, totals: dict[str, float]):
+        self.totals, self.last = totals, time.perf_counter()
+
+    def lap(self, part: str) -> None:
+        now = time.perf_counter()
+        self.totals[part] = self.totals.get(part, 0.0) + now - self.last
+        self.last = now
 
 
 def _coordination(atoms: Atoms, pairs: rdf.NeighbourPairs, context: _Context) -> dict:
@@ -249,6 +268,7 @@ def _aggregate(per_frame: list[dict], context: _Context, first: Atoms) -> dict:
         'pmf': {},
         'missing_pairs': context.missing,
         'warnings': context.warnings,
+        'timings_s': context.timings,
     }
     kt = units.kB * settings.temperature
     for name in (f'{a}-{b}' for a, b in context.available):

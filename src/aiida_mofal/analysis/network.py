@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
-from ase.data import covalent_radii
+from ase.data import atomic_numbers, covalent_radii
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -54,7 +54,7 @@ def linkers(atoms: Atoms, bonds: NeighbourPairs, ligand: str = 'N') -> Linkers:
     n = len(atoms)
     graph = coo_matrix((np.ones(len(bonds.i)), (bonds.i, bonds.j)), shape=(n, n))
     _, component = connected_components(graph, directed=False)
-    ligand_atoms = np.array([s == ligand for s in atoms.get_chemical_symbols()])
+    ligand_atoms = atoms.numbers == atomic_numbers[ligand]
     # number linkers by their first ligand atom, so that an H atom leaving (a C–H bond stretched past the criterion
     # in a hot frame) does not renumber them and the net of the frame stays recognisably the same
     ligand_index = np.flatnonzero(ligand_atoms)
@@ -98,12 +98,12 @@ class MetalLinkerNet:
 
 def metal_linker_net(atoms: Atoms, contacts: NeighbourPairs, found: Linkers, metal: str = 'Zn') -> MetalLinkerNet:
     """Join every metal to the linkers whose ligand atoms it touches (``contacts``: metal–ligand pairs ≤ cutoff)."""
-    symbols = np.array(atoms.get_chemical_symbols())
-    metals = np.flatnonzero(symbols == metal)
+    numbers, metal_number = atoms.numbers, atomic_numbers[metal]
+    metals = np.flatnonzero(numbers == metal_number)
     node = np.full(len(atoms), -1, dtype=np.int64)
     node[metals] = np.arange(len(metals))
     # orient every contact metal -> ligand
-    forward = symbols[contacts.i] == metal
+    forward = numbers[contacts.i] == metal_number
     m = np.where(forward, contacts.i, contacts.j)
     x = np.where(forward, contacts.j, contacts.i)
     s = np.where(forward[:, None], contacts.shift, -contacts.shift)

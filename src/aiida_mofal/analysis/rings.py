@@ -69,36 +69,32 @@ class PeriodicGraph:
         search across trajectory frames whose net did not change.
         """
         order = np.lexsort((self.j, self.i))
-        i, j, shift = self.i[order], self.j[order], self.shift[order]
-        potential = np.zeros((self.n_nodes, 3), dtype=np.int64)
-        seen = np.zeros(self.n_nodes, dtype=bool)
-        adjacency = _adjacency(self.n_nodes, i, j, shift)
+        i, j = self.i[order], self.j[order]
+        linear = self.shift[order] @ np.array([1 << (2 * _BITS), 1 << _BITS, 1], dtype=np.int64)
+        adjacency: list[list[tuple[int, int]]] = [[] for _ in range(self.n_nodes)]
+        for a, b, s in zip(i.tolist(), j.tolist(), linear.tolist(), strict=True):
+            adjacency[a].append((b, s))
+            adjacency[b].append((a, -s))
+        potential = [None] * self.n_nodes
         for root in range(self.n_nodes):
-            if seen[root]:
+            if potential[root] is not None:
                 continue
-            seen[root] = True
+            potential[root] = 0
             stack = [root]
             while stack:
                 node = stack.pop()
                 for other, image in adjacency[node]:
-                    if not seen[other]:
-                        seen[other] = True
+                    if potential[other] is None:
                         potential[other] = potential[node] + image
                         stack.append(other)
-        reduced = shift - potential[j] + potential[i]
-        forward = np.column_stack([i, j, reduced])
-        backward = np.column_stack([j, i, -reduced])
-        edges = np.where((i <= j)[:, None], forward, backward)
+        potential = np.array(potential, dtype=np.int64)
+        reduced = linear - potential[j] + potential[i] if len(i) else linear
+        forward = i <= j
+        edges = np.column_stack(
+            [np.where(forward, i, j), np.where(forward, j, i), np.where(forward, reduced, -reduced)]
+        )
         edges = edges[np.lexsort(edges.T[::-1])]
         return np.int64(self.n_nodes).tobytes() + edges.tobytes()
-
-
-def _adjacency(n_nodes, i, j, shift) -> list[list[tuple[int, np.ndarray]]]:
-    adjacency: list[list] = [[] for _ in range(n_nodes)]
-    for a, b, s in zip(i.tolist(), j.tolist(), shift, strict=True):
-        adjacency[a].append((b, s))
-        adjacency[b].append((a, -s))
-    return adjacency
 
 
 def _linear(shift) -> int:
