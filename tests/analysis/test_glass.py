@@ -118,6 +118,10 @@ def test_frames_are_averaged_with_their_spread():
     # stretched by 5 %, Zn–N is 2.1 Å: still within 2.5 Å, so every frame has the same net
     assert result['rings'] == {'4': 4.0, '6': 16.0, '8': 32.0}
     assert result['ring_details']['distinct_nets'] == 1  # one ring search, reused by the other three frames
+    assert result['ring_details']['frames'] == 4
+    sparse = analyse_glass(frames, max_ring_size=8, ring_every=3)  # rings on frames 0 and 3 only
+    assert sparse['ring_details']['frames'] == 2 and sparse['rings'] == result['rings']
+    assert sparse['n_frames'] == 4 and sparse['density_g_cm3'] == result['density_g_cm3']
 
 
 def test_a_structure_without_zn_reports_what_it_can():

@@ -139,6 +139,9 @@ def _load_node(value: str, what: str):
 @click.option('--max-ring-size', type=int, default=16, show_default=True, help='Largest ring searched (Zn per ring).')
 @click.option('--no-rings', is_flag=True, help='Skip the ring statistics.')
 @click.option(
+    '--ring-every', type=int, default=1, show_default=True, help='Ring statistics on every N-th selected frame.'
+)
+@click.option(
     '-o', '--output', type=click.Path(file_okay=False, path_type=Path), help='Write PNG plots and analysis.json here.'
 )
 @JSON_OPTION
@@ -153,6 +156,7 @@ def cmd_glass(
     cutoff,
     max_ring_size,
     no_rings,
+    ring_every,
     output,
     as_json,
 ):
@@ -172,6 +176,7 @@ def cmd_glass(
             cutoff=cutoff,
             rings=not no_rings,
             max_ring_size=max_ring_size,
+            ring_every=ring_every,
         )
     except ValueError as exception:
         raise click.UsageError(str(exception)) from None
