@@ -132,3 +132,10 @@ def test_a_structure_without_zn_reports_what_it_can():
     assert list(result['rdf']) == ['Zr-O'] and 2.0 < result['rdf']['Zr-O']['first_peak'] < 2.4
     assert result['coordination'] == {} and result['angles'] == {} and result['rings'] == {}
     assert result['density_g_cm3'] > 1.0
+
+
+def test_reference_argument_gives_the_same_distance_as_compare(analyses):
+    result = analyse_glass(read_structure(GLASS), reference=read_structure(CRYSTAL), rings=False)
+    expected = compare_to_reference(analyses[GLASS], analyses[CRYSTAL])
+    assert result['reference']['rdf_r_chi'] == pytest.approx(expected['rdf_r_chi'])
+    assert result['reference']['angle_r_chi'] == pytest.approx(expected['angle_r_chi'])
