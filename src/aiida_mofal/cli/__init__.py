@@ -18,6 +18,7 @@ def cmd_root():
 
 
 from . import (  # noqa: E402, F401
+    cmd_analyse,
     cmd_campaign,
     cmd_dataset,
     cmd_eos,
