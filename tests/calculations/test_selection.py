@@ -5,7 +5,7 @@ import pytest
 from aiida import orm
 from aiida.common.links import LinkType
 
-from aiida_mofal.calculations.selection import SOURCE_FRAME_KEY, SOURCE_TRAJECTORY_KEY, select_cbad
+from aiida_mofal.calculations.selection import SOURCE_FRAME_KEY, SOURCE_TRAJECTORY_KEY, cbad_settings, select_cbad
 from aiida_mofal.data import DatasetData
 from aiida_mofal.data.trajectory import MdTrajectoryData
 from aiida_mofal.selection.cbad import CbadError
@@ -24,7 +24,7 @@ def _trajectory(dihedrals):
     return MdTrajectoryData(arrays, numbers=frames[0].numbers).store()
 
 
-@pytest.fixture
+@pytest.fixture(scope='module')
 def inputs(aiida_profile):
     return {
         'reference': orm.StructureData(ase=peroxide(110.0)).store(),
@@ -33,9 +33,15 @@ def inputs(aiida_profile):
     }
 
 
-def test_selection_is_stored_with_its_sources(inputs):
+@pytest.fixture(scope='module')
+def selection(inputs):
     settings = orm.Dict({'resolutions': RESOLUTIONS})
     results, node = select_cbad.run_get_node(settings=settings, **inputs)
+    return settings, results, node
+
+
+def test_selection_is_stored_with_its_sources(inputs, selection):
+    settings, results, node = selection
     assert node.is_finished_ok
     dataset = results['dataset']
     assert isinstance(dataset, DatasetData) and dataset.labels == []
@@ -61,18 +67,16 @@ def test_selection_is_stored_with_its_sources(inputs):
     assert [run['n_selected'] for run in report['trajectories']] == [2, 2]
 
 
-def test_continuing_from_the_occupancy_finds_nothing_twice(inputs):
-    settings = orm.Dict({'resolutions': RESOLUTIONS})
-    first = select_cbad(settings=settings, **inputs)
-    again = select_cbad(settings=settings, occupancy=first['occupancy'], **inputs)
+def test_continuing_from_the_occupancy_finds_nothing_twice(inputs, selection):
+    settings, first, _ = selection
+    # the occupancy of the first selection plus a training set with one more dihedral bin (-50° is bin -4)
+    training = DatasetData([peroxide(-50.0)]).store()
+    again = select_cbad(settings=settings, occupancy=first['occupancy'], training_set=training, **inputs)
     assert again['dataset'].count == 0
     pairs = again['report']['occupied_pairs']
-    assert pairs['start'] == pairs['end'] == first['report']['occupied_pairs']['end'] > 0
-    assert again['occupancy'].get_dict() == first['occupancy'].get_dict()
-    # a training set holding run_000's frames leaves only run_001's new bins
-    training = DatasetData([peroxide(d) for d in (110.0, -100.0)]).store()
-    seeded = select_cbad(settings=settings, training_set=training, **inputs)
-    assert [a.info[SOURCE_FRAME_KEY] for a in seeded['dataset'].get_atoms()] == [1, 3]
+    assert pairs['start'] == pairs['end'] == first['report']['occupied_pairs']['end'] + 1
+    dihedral = next(e for e in again['occupancy']['occupied'] if e['type'].startswith('dihedral:'))
+    assert dihedral['bins'] == [-7, -4, 2, 7, 11]
 
 
 def test_best_per_trajectory_keeps_at_most_one_frame_per_run(inputs):
@@ -87,12 +91,13 @@ def test_best_per_trajectory_keeps_at_most_one_frame_per_run(inputs):
 
 def test_bad_settings_are_refused(inputs):
     with pytest.raises(CbadError, match="Did you mean 'resolutions'"):
-        select_cbad(settings=orm.Dict({'resolution': RESOLUTIONS}), **inputs)
+        cbad_settings({'resolution': RESOLUTIONS})
     with pytest.raises(CbadError, match='mode'):
-        select_cbad(settings=orm.Dict({'mode': 'all'}), **inputs)
+        cbad_settings({'mode': 'all'})
     with pytest.raises(CbadError, match='finite number > 0'):
-        select_cbad(settings=orm.Dict({'resolutions': {'bond': -1}}), **inputs)
-    other = _trajectory([110.0])
-    other_ref = orm.StructureData(ase=peroxide()[[1, 0, 2, 3]]).store()
+        cbad_settings({'resolutions': {'bond': -1}})
+    assert cbad_settings({})['mode'] == 'sequential'
+    # a trajectory whose atoms are not in the reference's order fails inside, with the reason
+    reordered = orm.StructureData(ase=peroxide()[[1, 0, 2, 3]]).store()
     with pytest.raises(CbadError, match='same order'):
-        select_cbad(reference=other_ref, settings=orm.Dict({}), run_000=other)
+        select_cbad(reference=reordered, settings=orm.Dict({}), run_000=inputs['run_000'])
