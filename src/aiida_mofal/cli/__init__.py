@@ -25,6 +25,7 @@ from . import (  # noqa: E402, F401
     cmd_evaluate,
     cmd_label,
     cmd_md,
+    cmd_select,
     cmd_setup,
     cmd_structures,
     cmd_train,
