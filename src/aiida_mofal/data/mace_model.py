@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from aiida import orm
@@ -76,6 +76,19 @@ class MaceModelData(orm.Data):
     def num_channels(self) -> int:
         """Invariant features per atom and interaction layer."""
         return self.base.attributes.get('num_channels')
+
+    def require_elements(self, elements: Iterable[str], what: str = 'the structures') -> None:
+        """Refuse ``what`` (e.g. ``'data set 12'``) when it holds ``elements`` this model was not trained on.
+
+        :raises ValueError: naming the missing elements, the model and the fix.
+        """
+        missing = sorted(set(elements) - set(self.elements))
+        if missing:
+            raise ValueError(
+                f'{what} contains {", ".join(missing)}, which MACE model {self.pk or "(unstored)"} '
+                f'(elements {", ".join(self.elements)}) cannot describe; use a model trained on these elements '
+                '(add configurations that contain them to the training set and train again).'
+            )
 
     def write(self, path: str | Path) -> Path:
         """Copy the model file to ``path``."""

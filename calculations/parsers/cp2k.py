@@ -1,4 +1,4 @@
-"""Parser for CP2K labelling single points: energy, forces and stress as arrays in a ``mofal.dataset``'s units.
+"""Parser ``mofal.cp2k`` of CP2K labelling single points: energy, forces and stress in a ``mofal.dataset``'s units.
 
 aiida-cp2k 2.1.1's parsers return the energy but no single-point force or stress arrays (its issue #144); this
 one, attached to aiida-cp2k's ``Cp2kCalculation`` through ``metadata.options.parser_name = 'mofal.cp2k'``,
