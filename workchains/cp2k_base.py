@@ -37,7 +37,6 @@ class Cp2kBaseWorkChain(RestartWorkChain):
     def define(cls, spec):
         """Define the process specification."""
         super().define(spec)
-        spec.expose_inputs(Cp2kCalculation, namespace='cp2k')
         spec.expose_outputs(Cp2kCalculation)
         spec.output('labels', valid_type=orm.ArrayData, required=False, help='energy, forces (and stress), eV/Å.')
         spec.exit_code(

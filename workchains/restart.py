@@ -1,7 +1,7 @@
 """The shape every restarting work chain of aiida-mofal shares (aiida-quantumespresso's ``*BaseWorkChain`` shape).
 
-A subclass sets ``_process_class`` (the CalcJob it runs) and ``_inputs_namespace`` (where it exposes that CalcJob's
-inputs), exposes them in ``define``, and writes ``handle_<what>`` process handlers. :class:`RestartWorkChain`
+A subclass sets ``_process_class`` (the CalcJob it runs) and ``_inputs_namespace`` (where that CalcJob's inputs are
+exposed), and writes ``handle_<what>`` process handlers. :class:`RestartWorkChain` exposes those inputs and
 gives it the outline (set up, run and inspect until a child succeeds or a handler gives up, attach the results)
 and a ``setup`` that copies the exposed inputs into ``ctx.inputs``, where the handlers change them.
 """
@@ -23,8 +23,10 @@ class RestartWorkChain(BaseRestartWorkChain):
 
     @classmethod
     def define(cls, spec):
-        """Set the outline: ``setup``, then ``run_process``/``inspect_process`` while needed, then ``results``."""
+        """Expose the child's inputs and set the outline: ``setup``, run and inspect while needed, ``results``."""
         super().define(spec)
+        if cls._process_class is not None:  # None only on this base itself
+            spec.expose_inputs(cls._process_class, namespace=cls._inputs_namespace)
         spec.outline(
             cls.setup,
             while_(cls.should_run_process)(

@@ -45,7 +45,6 @@ class TrainWorkChain(RestartWorkChain):
     def define(cls, spec):
         """Define the inputs (the calculation's, under ``mace``), outline, outputs and exit codes."""
         super().define(spec)
-        spec.expose_inputs(MaceTrainCalculation, namespace='mace')
         spec.inputs['mace']['validation'].required = False
         spec.input(
             'validation_fraction',

@@ -26,6 +26,7 @@ class MaceEvaluateParser(ScriptParser):
         results = json.loads(results_text)
         mode = results.pop('mode')
         results.pop('wall_time_s', None)
+        results.pop('timings', None)  # the job's fixed cost (benchmarks/job_startup.py), not a property of the model
         temporary = Path(kwargs.get('retrieved_temporary_folder') or '.')
         filename = 'errors.npz' if mode == 'evaluate' else 'scan.npz'
         if not (temporary / filename).is_file():

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from aiida import orm
 
+from .attributes import stored_attribute
+
 __all__ = ['MaceModelData', 'describe_mace_model']
 
 
@@ -62,20 +64,11 @@ class MaceModelData(orm.Data):
             }
         )
 
-    @property
-    def elements(self) -> list[str]:
-        """Element symbols the model knows."""
-        return self.base.attributes.get('elements')
+    elements = stored_attribute('elements', 'Element symbols the model knows.')
 
-    @property
-    def r_max(self) -> float:
-        """Cut-off radius, Å."""
-        return self.base.attributes.get('r_max')
+    r_max = stored_attribute('r_max', 'Cut-off radius, Å.')
 
-    @property
-    def num_channels(self) -> int:
-        """Invariant features per atom and interaction layer."""
-        return self.base.attributes.get('num_channels')
+    num_channels = stored_attribute('num_channels', 'Invariant features per atom and interaction layer.')
 
     def require_elements(self, elements: Iterable[str], what: str = 'the structures') -> None:
         """Refuse ``what`` (e.g. ``'data set 12'``) when it holds ``elements`` this model was not trained on.

@@ -1,4 +1,8 @@
-"""Real MACE trainings on CPU on the CP2K GFN1-xTB data set (tiny protocol)."""
+"""Real MACE trainings on CPU on the CP2K GFN1-xTB data set (tiny protocol).
+
+The training itself is the session's shared ``trained_tiny_model`` (tests/conftest.py): it is run once per test
+run, and every test that needs a trained model reuses it.
+"""
 
 import numpy as np
 import pytest
@@ -13,19 +17,10 @@ def _rmse(a, b):
     return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
 
 
-@pytest.fixture(scope='module')
-def trained(python_code, xtb_split):
-    """One real tiny training through the work chain: (work chain node, train, validation)."""
-    train, validation = xtb_split
-    builder = TrainWorkChain.get_builder_from_protocol(python_code, train, validation, protocol='tiny', seed=5)
-    _, node = engine.run_get_node(builder)
-    return node, train, validation
-
-
-def test_tiny_training_gives_a_model_that_learned(trained):
-    node, train, validation = trained
+def test_tiny_training_gives_a_model_that_learned(trained_tiny_model):
+    node, train, validation = trained_tiny_model.workchain, trained_tiny_model.train, trained_tiny_model.validation
     assert node.is_finished_ok, node.exit_message
-    model = node.outputs.model
+    model = trained_tiny_model.model
     assert model.elements == ['H', 'C', 'N', 'O']
     assert model.r_max == pytest.approx(4.5)
     assert model.base.attributes.get('dtype') == 'float32'
@@ -69,9 +64,9 @@ def test_tiny_training_gives_a_model_that_learned(trained):
     assert 'mofal_run-5.log' in node.outputs.retrieved.base.repository.list_object_names()
 
 
-def test_fine_tuning_from_the_trained_model(trained, python_code):
-    node, train, validation = trained
-    parent = node.outputs.model
+def test_fine_tuning_from_the_trained_model(trained_tiny_model, python_code):
+    node, train, validation = trained_tiny_model.workchain, trained_tiny_model.train, trained_tiny_model.validation
+    parent = trained_tiny_model.model
     builder = TrainWorkChain.get_builder_from_protocol(
         python_code,
         train,
