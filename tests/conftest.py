@@ -120,6 +120,14 @@ def tiny_mace_model_file(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope='session')
+def uio66_mace_model_file(tmp_path_factory) -> Path:
+    """A random MACE model for H, C, N, O, Zr with 16x0e+16x1o hidden features (two layers), built once per run."""
+    from tests.mlp.mace_models import build_mace_model
+
+    return build_mace_model(tmp_path_factory.mktemp('uio66-model') / 'uio66.model')
+
+
 @dataclass(frozen=True)
 class TrainedModel:
     """The outcome of the session's one real training: the work chain node, its model, and the sets it used."""
