@@ -6,6 +6,7 @@
 What runs, each as its own process, as the remote runs it (no AiiDA: the job folders are laid out as the CalcJobs
 lay them out, with the driver script and the shipped pure modules beside the configuration):
 
+* ``python -c pass``: the interpreter with this environment's site-packages;
 * ``python -c 'import torch'``: the floor no MACE job can go below (interpreter + torch);
 * ``python -c 'import mace.calculators'``: torch + MACE's import chain (e3nn, scipy.signal, torch._dynamo,
   torchmetrics);
@@ -128,6 +129,7 @@ def main() -> None:
         evaluate = evaluate_folder(directory)
         train = None if args.no_train else train_folder(directory)
         for _ in range(args.repeats):  # interleaved, so that a change of load hits every step alike
+            rows.setdefault('python -c pass', []).append(run([python, '-c', 'pass'], directory))
             rows.setdefault('import torch', []).append(run([python, '-c', 'import torch'], directory))
             rows.setdefault('import mace.calculators', []).append(
                 run([python, '-c', 'import mace.calculators'], directory)
