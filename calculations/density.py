@@ -17,12 +17,7 @@ __all__ = ['check_density_inputs', 'fit_density_model']
 def check_density_inputs(model: MaceModelData, dataset: DatasetData, settings: dict | None) -> dict:
     """Validate before anything runs; returns the full settings. Errors name the problem and the fix."""
     merged = DensityModel.validate_settings(settings)
-    missing = sorted(set(dataset.elements) - set(model.elements))
-    if missing:
-        raise ValueError(
-            f'data set {dataset.pk} contains {", ".join(missing)}, which MACE model {model.pk} '
-            f'(elements {", ".join(model.elements)}) cannot describe; use a model trained on these elements.'
-        )
+    model.require_elements(dataset.elements, what=f'data set {dataset.pk}')
     if not dataset.count:
         raise ValueError(f'data set {dataset.pk} is empty; a density model needs training atoms.')
     return merged

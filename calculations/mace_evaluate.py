@@ -16,14 +16,11 @@ remote runs exactly the code of :mod:`aiida_mofal.mlp.metrics`, :mod:`aiida_mofa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from aiida import orm
-from aiida.common import datastructures
-from aiida.engine import CalcJob, calcfunction
-from aiida.parsers import Parser
+from aiida.engine import calcfunction
 
 from aiida_mofal.data.dataset import DatasetData
 from aiida_mofal.data.density_model import DensityModelData
@@ -32,21 +29,16 @@ from aiida_mofal.mlp import features as features_module
 from aiida_mofal.mlp import metrics as metrics_module
 from aiida_mofal.uncertainty import gmm as gmm_module
 
+from .script import SCRIPTS, ScriptCalculation, file_copy
+
 __all__ = [
     'MaceEvaluateCalculation',
-    'MaceEvaluateParser',
     'array_data',
     'check_evaluation_inputs',
     'evaluate_model',
     'validate_settings',
 ]
 
-SCRIPT = Path(__file__).parent / 'scripts' / 'mace_evaluate.py'
-SHIPPED_MODULES = {
-    'mofal_metrics.py': Path(metrics_module.__file__),
-    'mofal_features.py': Path(features_module.__file__),
-    'mofal_gmm.py': Path(gmm_module.__file__),
-}
 SETTINGS_DEFAULTS = {
     'mode': 'evaluate',
     'percentile': 95.0,
@@ -85,12 +77,7 @@ def check_evaluation_inputs(
     write_features: bool = False,
 ) -> None:
     """Refuse inputs that cannot give a result, before anything runs; the message says how to fix it."""
-    missing = sorted(set(structures.elements) - set(model.elements))
-    if missing:
-        raise ValueError(
-            f'data set {structures.pk} contains {", ".join(missing)}, which MACE model {model.pk} '
-            f'(elements {", ".join(model.elements)}) cannot describe; use a model trained on these elements.'
-        )
+    model.require_elements(structures.elements, what=f'data set {structures.pk}')
     if not structures.count:
         raise ValueError(f'data set {structures.pk} is empty.')
     if mode == 'evaluate' and not {'energy', 'forces'} & set(structures.labels):
@@ -128,16 +115,19 @@ def evaluate_model(model: MaceModelData, dataset: DatasetData, percentile: orm.F
     return {'metrics': orm.Dict(metrics), 'errors': array_data(errors.as_arrays())}
 
 
-class MaceEvaluateCalculation(CalcJob):
+class MaceEvaluateCalculation(ScriptCalculation):
     """Run ``mace_evaluate.py`` (modes ``evaluate`` and ``scan``) with a Python + MACE code."""
 
-    CONFIG = 'config.json'
+    SCRIPT = SCRIPTS / 'mace_evaluate.py'
+    SHIPPED_MODULES = {
+        'mofal_metrics.py': Path(metrics_module.__file__),
+        'mofal_features.py': Path(features_module.__file__),
+        'mofal_gmm.py': Path(gmm_module.__file__),
+    }
     MODEL = 'model.model'
     STRUCTURES = 'structures.extxyz'
     DENSITY = 'density_model.npz'
     RESULTS = 'results.json'
-    STDOUT = 'aiida.out'
-    STDERR = 'aiida.err'
     ARRAY_FILES = ('errors.npz', 'scan.npz')
 
     @classmethod
@@ -155,11 +145,7 @@ class MaceEvaluateCalculation(CalcJob):
             required=False,
             help=f'Optional: {", ".join(f"{k} (default {v!r})" for k, v in SETTINGS_DEFAULTS.items())}.',
         )
-        spec.inputs.validator = cls.validate_inputs
-        options = spec.inputs['metadata']['options']
-        options['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
-        options['parser_name'].default = 'mofal.mace.evaluate'
-        options['withmpi'].default = False
+        spec.inputs['metadata']['options']['parser_name'].default = 'mofal.mace.evaluate'
 
         spec.output('metrics', valid_type=orm.Dict, required=False, help='evaluate: the metrics (eV units in keys).')
         spec.output('errors', valid_type=orm.ArrayData, required=False, help='evaluate: labels, predictions, errors.')
@@ -175,7 +161,7 @@ class MaceEvaluateCalculation(CalcJob):
         )
 
     @classmethod
-    def validate_inputs(cls, value, _):
+    def validate_inputs(cls, value, ctx):
         """Check settings, elements, labels and the model/density-model pairing before submission."""
         try:
             settings = validate_settings(value['settings'].get_dict() if 'settings' in value else None)
@@ -207,66 +193,16 @@ class MaceEvaluateCalculation(CalcJob):
             'max_atoms_per_chunk': settings['max_atoms_per_chunk'],
             'density_model': self.DENSITY if 'density_model' in self.inputs else None,
         }
-        with folder.open(self.CONFIG, 'w') as handle:
-            json.dump(config, handle, indent=1)
-        folder.insert_path(str(SCRIPT), SCRIPT.name)
-        for name, source in SHIPPED_MODULES.items():
-            folder.insert_path(str(source), name)
-
         local_copy_list = [
-            (model.uuid, model.FILENAME, self.MODEL),
-            (self.inputs.structures.uuid, DatasetData.FILENAME, self.STRUCTURES),
+            file_copy(model, MaceModelData.FILENAME, self.MODEL),
+            file_copy(self.inputs.structures, DatasetData.FILENAME, self.STRUCTURES),
         ]
         if 'density_model' in self.inputs:
-            local_copy_list.append((self.inputs.density_model.uuid, DensityModelData.FILENAME, self.DENSITY))
-
-        codeinfo = datastructures.CodeInfo()
-        codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = [SCRIPT.name, self.CONFIG]
-        codeinfo.stdout_name = self.STDOUT
-        codeinfo.stderr_name = self.STDERR
-
-        calcinfo = datastructures.CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.local_copy_list = local_copy_list
-        calcinfo.retrieve_list = [self.RESULTS, self.STDOUT, self.STDERR]
-        calcinfo.retrieve_temporary_list = list(self.ARRAY_FILES)  # parsed into ArrayData, not kept twice
-        return calcinfo
-
-
-class MaceEvaluateParser(Parser):
-    """Turn ``results.json`` and the ``.npz`` arrays into ``metrics``/``errors`` or ``summary``/``scan``."""
-
-    def parse(self, **kwargs):
-        """Parse the outputs of one run of ``mace_evaluate.py``."""
-        calc = MaceEvaluateCalculation
-        names = self.retrieved.base.repository.list_object_names()
-        if calc.RESULTS not in names:
-            reason = 'no output and no error message'
-            if calc.STDERR in names:
-                lines = [line for line in self.retrieved.get_object_content(calc.STDERR).splitlines() if line.strip()]
-                reason = lines[-1] if lines else reason
-            return self.exit_codes.ERROR_SCRIPT_FAILED.format(reason=reason)
-        results = json.loads(self.retrieved.get_object_content(calc.RESULTS))
-        mode = results.pop('mode')
-        results.pop('wall_time_s', None)
-        temporary = Path(kwargs.get('retrieved_temporary_folder') or '.')
-        filename = 'errors.npz' if mode == 'evaluate' else 'scan.npz'
-        if not (temporary / filename).is_file():
-            return self.exit_codes.ERROR_MISSING_OUTPUT.format(filename=filename)
-        with np.load(temporary / filename, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-        if mode == 'evaluate':
-            bad = ~np.isfinite(arrays['energy_pred'])
-            per_atom_bad = ~np.all(np.isfinite(arrays['forces_pred']), axis=1)
-            bad[np.unique(arrays['structure_index'][per_atom_bad])] = True
-            self.out('errors', array_data(arrays))
-            if bad.any():
-                return self.exit_codes.ERROR_NON_FINITE_PREDICTIONS.format(
-                    count=int(bad.sum()), first=int(np.flatnonzero(bad)[0])
-                )
-            self.out('metrics', orm.Dict(results))
-        else:
-            self.out('scan', array_data(arrays))
-            self.out('summary', orm.Dict(results))
-        return None
+            local_copy_list.append(file_copy(self.inputs.density_model, DensityModelData.FILENAME, self.DENSITY))
+        return self.script_calcinfo(
+            folder,
+            config,
+            local_copy_list=local_copy_list,
+            retrieve_list=[self.RESULTS],
+            retrieve_temporary_list=self.ARRAY_FILES,  # parsed into ArrayData, not kept twice
+        )

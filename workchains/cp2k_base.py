@@ -5,40 +5,19 @@ from __future__ import annotations
 import copy
 
 from aiida import orm
-from aiida.common import AttributeDict
-from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
+from aiida.engine import ProcessHandlerReport, process_handler
 from aiida.plugins import CalculationFactory
 
-from aiida_mofal.cp2k.inputs import RESTART_WFN, robust_scf_section
+from aiida_mofal.cp2k.recovery import with_more_scf_steps, with_robust_scf, with_wavefunction_restart
+
+from .restart import RestartWorkChain
 
 Cp2kCalculation = CalculationFactory('cp2k')
 
 __all__ = ('Cp2kBaseWorkChain',)
 
 
-def _section(parameters: dict, *path: str) -> dict:
-    """Return the nested section at ``path`` (created when absent), matching keys case-insensitively."""
-    node = parameters
-    for key in path:
-        match = next((existing for existing in node if existing.upper() == key), None)
-        if match is None:
-            node[key] = {}
-            match = key
-        node = node[match]
-    return node
-
-
-def _get(section: dict, key: str, default=None):
-    return next((value for existing, value in section.items() if existing.upper() == key), default)
-
-
-def _set(section: dict, key: str, value) -> None:
-    for existing in [existing for existing in section if existing.upper() == key]:
-        del section[existing]
-    section[key] = value
-
-
-class Cp2kBaseWorkChain(BaseRestartWorkChain):
+class Cp2kBaseWorkChain(RestartWorkChain):
     """Run a ``Cp2kCalculation`` (parsed by ``mofal.cp2k``) and restart it when it fails in a way that can be fixed.
 
     Handlers, each naming the error it fixes:
@@ -52,22 +31,14 @@ class Cp2kBaseWorkChain(BaseRestartWorkChain):
     """
 
     _process_class = Cp2kCalculation
+    _inputs_namespace = 'cp2k'
 
     @classmethod
     def define(cls, spec):
         """Define the process specification."""
         super().define(spec)
-        spec.expose_inputs(Cp2kCalculation, namespace='cp2k')
         spec.expose_outputs(Cp2kCalculation)
         spec.output('labels', valid_type=orm.ArrayData, required=False, help='energy, forces (and stress), eV/Å.')
-        spec.outline(
-            cls.setup,
-            while_(cls.should_run_process)(
-                cls.run_process,
-                cls.inspect_process,
-            ),
-            cls.results,
-        )
         spec.exit_code(
             310, 'ERROR_SCF_UNRECOVERABLE', message='The SCF did not converge, also with the robust SCF settings.'
         )
@@ -76,46 +47,29 @@ class Cp2kBaseWorkChain(BaseRestartWorkChain):
     def setup(self):
         """Copy the exposed inputs and make sure our parser reads the output."""
         super().setup()
-        self.ctx.inputs = AttributeDict(self.exposed_inputs(Cp2kCalculation, 'cp2k'))
         self.ctx.inputs.metadata = copy.deepcopy(dict(self.ctx.inputs.get('metadata', {})))
         self.ctx.inputs.metadata.setdefault('options', {})['parser_name'] = 'mofal.cp2k'
         self.ctx.scf_failures = 0
         self.ctx.crashes = 0
 
     def _parameters(self) -> dict:
-        return copy.deepcopy(self.ctx.inputs.parameters.get_dict())
+        return self.ctx.inputs.parameters.get_dict()
 
     def _restart_from(self, node: orm.CalcJobNode, parameters: dict) -> None:
         """Continue from the wavefunction that ``node`` left in its remote folder (CP2K falls back to ATOMIC)."""
-        scf = _section(parameters, 'FORCE_EVAL', 'DFT', 'SCF')
-        _set(scf, 'SCF_GUESS', 'RESTART')
-        _set(_section(parameters, 'FORCE_EVAL', 'DFT'), 'WFN_RESTART_FILE_NAME', RESTART_WFN)
         self.ctx.inputs.parent_calc_folder = node.outputs.remote_folder
-        self.ctx.inputs.parameters = orm.Dict(parameters)
+        self.ctx.inputs.parameters = orm.Dict(with_wavefunction_restart(parameters))
 
     @process_handler(priority=500, exit_codes=[Cp2kCalculation.exit_codes.ERROR_SCF_NOT_CONVERGED])
     def handle_scf_not_converged(self, node):
         """Fix SCF not converged (450): more steps, then a more robust solver, then stop."""
         self.ctx.scf_failures += 1
-        parameters = self._parameters()
-        scf = _section(parameters, 'FORCE_EVAL', 'DFT', 'SCF')
-        max_scf = int(_get(scf, 'MAX_SCF', 50))
         if self.ctx.scf_failures == 1:
-            new_max_scf = max(4 * max_scf, 100)
-            _set(scf, 'MAX_SCF', new_max_scf)
-            self.report(f'SCF not converged in {node.process_label}<{node.pk}>: MAX_SCF {max_scf} -> {new_max_scf}')
+            parameters, old, new = with_more_scf_steps(self._parameters())
+            self.report(f'SCF not converged in {node.process_label}<{node.pk}>: MAX_SCF {old} -> {new}')
         elif self.ctx.scf_failures == 2:
-            qs_method = str(_get(_section(parameters, 'FORCE_EVAL', 'DFT', 'QS'), 'METHOD', 'GPW')).lower()
-            structure = self.ctx.inputs.structure
-            dft = _section(parameters, 'FORCE_EVAL', 'DFT')
-            electrons = sum(_atomic_numbers(structure)) - int(_get(dft, 'CHARGE', 0))
-            robust = robust_scf_section(
-                'xtb' if qs_method == 'xtb' else 'dft',
-                float(_get(scf, 'EPS_SCF', 1e-7)),
-                max_scf,
-                electrons,
-            )
-            _set(dft, 'SCF', robust)
+            numbers = self.ctx.inputs.structure.get_ase().numbers
+            parameters = with_robust_scf(self._parameters(), numbers)
             self.report(f'SCF still not converged in <{node.pk}>: switching to the robust SCF settings')
         else:
             self.report(f'SCF not converged in <{node.pk}> with the robust settings either: giving up')
@@ -154,10 +108,6 @@ class Cp2kBaseWorkChain(BaseRestartWorkChain):
         if 'labels' in node.outputs and 'labels' not in self.node.outputs:
             self.out('labels', node.outputs.labels)
         return exit_code
-
-
-def _atomic_numbers(structure: orm.StructureData) -> list[int]:
-    return [int(number) for number in structure.get_ase().numbers]
 
 
 def _last_lines(node: orm.CalcJobNode, count: int = 5) -> str:

@@ -19,13 +19,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aiida import orm
-from aiida.common import AttributeDict
-from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
+from aiida.engine import ProcessHandlerReport, process_handler
 
-from aiida_mofal.calculations.mace_train import MaceTrainCalculation, default_hyperparameters, split_dataset
+from aiida_mofal.calculations.mace_train import MaceTrainCalculation, split_dataset
 from aiida_mofal.data.dataset import DatasetData
 from aiida_mofal.data.mace_model import MaceModelData
+from aiida_mofal.mlp.training import default_hyperparameters
 from aiida_mofal.protocols import load_protocol
+
+from .restart import RestartWorkChain
 
 __all__ = ['LR_REDUCTION', 'TrainWorkChain', 'get_committee_builders']
 
@@ -33,30 +35,22 @@ LR_REDUCTION = 0.1  # factor applied to lr and swa_lr after a NaN loss or a dive
 SEED_OFFSET = 1000  # new seed = seed + SEED_OFFSET when a lower learning rate was not enough
 
 
-class TrainWorkChain(BaseRestartWorkChain):
+class TrainWorkChain(RestartWorkChain):
     """Run ``mofal.mace.train`` until it gives a model, restarting it where the failure allows."""
 
     _process_class = MaceTrainCalculation
+    _inputs_namespace = 'mace'
 
     @classmethod
     def define(cls, spec):
         """Define the inputs (the calculation's, under ``mace``), outline, outputs and exit codes."""
         super().define(spec)
-        spec.expose_inputs(MaceTrainCalculation, namespace='mace')
         spec.inputs['mace']['validation'].required = False
         spec.input(
             'validation_fraction',
             valid_type=orm.Float,
             default=lambda: orm.Float(0.1),
             help='Fraction of the training set split off for validation when `mace.validation` is not given.',
-        )
-        spec.outline(
-            cls.setup,
-            while_(cls.should_run_process)(
-                cls.run_process,
-                cls.inspect_process,
-            ),
-            cls.results,
         )
         spec.expose_outputs(MaceTrainCalculation)
         spec.exit_code(
@@ -115,7 +109,6 @@ class TrainWorkChain(BaseRestartWorkChain):
     def setup(self):
         """Prepare the calculation inputs; split the training set when there is no validation set."""
         super().setup()
-        self.ctx.inputs = AttributeDict(self.exposed_inputs(MaceTrainCalculation, 'mace'))
         self.ctx.unstable_attempts = 0
         if 'validation' not in self.ctx.inputs:
             split = split_dataset(self.ctx.inputs.train, self.inputs.validation_fraction, self.ctx.inputs.seed)

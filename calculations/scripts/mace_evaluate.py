@@ -18,15 +18,18 @@ reference/predicted labels); ``scan`` writes ``results.json`` (counts) and ``sca
 
 from __future__ import annotations
 
-import json
-import sys
 import time
-import warnings
-from pathlib import Path
 
-import numpy as np
+_STARTED = time.perf_counter()  # before the imports: the fixed cost of a job is part of what results.json reports
 
-try:  # on the remote: the copies shipped beside this script
+import json  # noqa: E402
+import sys  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+try:  # noqa: E402  (on the remote: the copies shipped beside this script)
     import mofal_features as features_module
     import mofal_gmm as gmm_module
     import mofal_metrics as metrics_module
@@ -58,21 +61,26 @@ def _read_structures(path: str) -> list:
     return frames
 
 
-def evaluate(config: dict, frames: list) -> dict:
+def evaluate(config: dict, frames: list, timings: dict) -> dict:
     """Predict with MACE's ASE calculator and compute the metrics."""
+    start = time.perf_counter()
     from mace.calculators import MACECalculator
 
+    timings['mace_import_s'] = time.perf_counter() - start
+    start = time.perf_counter()
     calculator = MACECalculator(
         model_paths=config['model'], device=config.get('device', 'cpu'), default_dtype=config['dtype']
     )
+    timings['model_load_s'] = time.perf_counter() - start
     predictions = metrics_module.predict_labels(frames, calculator)
     errors = metrics_module.collect_errors(frames, predictions)
     np.savez_compressed('errors.npz', **errors.as_arrays())
     return metrics_module.compute_metrics(errors, k=float(config.get('percentile', 95.0)))
 
 
-def scan(config: dict, frames: list) -> dict:
+def scan(config: dict, frames: list, timings: dict) -> dict:
     """Last-layer features and, given a density model, per-atom uncertainty of every atom."""
+    start = time.perf_counter()
     extractor = features_module.FeatureExtractor(
         config['model'],
         device=config.get('device', 'cpu'),
@@ -80,6 +88,7 @@ def scan(config: dict, frames: list) -> dict:
         max_atoms_per_batch=int(config.get('max_atoms_per_batch', 5000)),
         max_atoms_per_chunk=config.get('max_atoms_per_chunk'),
     )
+    timings['model_load_s'] = time.perf_counter() - start  # with the MACE imports
     features = np.concatenate(extractor.features_many(frames))
     symbols = [s for atoms in frames for s in atoms.get_chemical_symbols()]
     arrays = {
@@ -123,11 +132,15 @@ def main(argv: list[str]) -> int:
         return 2
     warnings.simplefilter('ignore')
     start = time.perf_counter()
+    timings = {'script_imports_s': start - _STARTED}
     frames = _read_structures(config['structures'])
-    results = evaluate(config, frames) if mode == 'evaluate' else scan(config, frames)
-    results = {'mode': mode, **results, 'wall_time_s': time.perf_counter() - start}
+    timings['read_s'] = time.perf_counter() - start
+    results = (evaluate if mode == 'evaluate' else scan)(config, frames, timings)
+    timings['total_s'] = time.perf_counter() - _STARTED
+    results = {'mode': mode, **results, 'wall_time_s': time.perf_counter() - start, 'timings': timings}
     Path('results.json').write_text(json.dumps(metrics_module.json_safe(results), indent=1, sort_keys=True))
-    print(f'{mode}: {len(frames)} structures done in {results["wall_time_s"]:.1f} s')
+    steps = ', '.join(f'{key[:-2]} {value:.1f} s' for key, value in timings.items())
+    print(f'{mode}: {len(frames)} structures done ({steps})')
     return 0
 
 

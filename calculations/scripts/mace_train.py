@@ -15,6 +15,7 @@ SIGTERM that the scheduler sends to this wrapper is passed on the same way. The 
 happened, and whether cuequivariance (needed for an ML-IAP export for LAMMPS on GPU) is importable here.
 """
 
+import importlib.util
 import json
 import os
 import signal
@@ -24,12 +25,11 @@ import time
 
 
 def _cuequivariance_available() -> bool:
+    """Say whether cuequivariance is installed, without importing it (that would import torch once more here)."""
     try:
-        import cuequivariance  # noqa: F401
-        import cuequivariance_torch  # noqa: F401
-    except Exception:  # noqa: BLE001 -- any import failure means "not usable here"
+        return all(importlib.util.find_spec(name) is not None for name in ('cuequivariance', 'cuequivariance_torch'))
+    except (ImportError, ValueError):
         return False
-    return True
 
 
 def main(config_path: str) -> int:

@@ -37,14 +37,6 @@ def _water_frames(seed=0):
 
 
 @pytest.fixture
-def python_code(aiida_profile, tmp_path_factory):
-    """The python-mace@localhost code, created here if an earlier test cleaned the profile."""
-    from aiida_mofal.environment import ensure_codes, ensure_localhost
-
-    return ensure_codes(ensure_localhost(tmp_path_factory.mktemp('scratch'), mpiprocs=1))['python-mace']
-
-
-@pytest.fixture
 def model_and_data(aiida_profile, tiny_mace_model_file):
     model = MaceModelData(tiny_mace_model_file).store()
     dataset = DatasetData(_water_frames()).store()

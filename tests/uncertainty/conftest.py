@@ -1,14 +1,13 @@
 import numpy as np
 import pytest
 
-from tests.mlp.mace_models import build_mace_model
 from tests.structure_files import read_structure
 
 
 @pytest.fixture(scope='session')
-def uio66_model_path(tmp_path_factory):
+def uio66_model_path(uio66_mace_model_file):
     """A random MACE model for H, C, N, O, Zr (N: known to the model, absent from the training set)."""
-    return build_mace_model(tmp_path_factory.mktemp('uio66-model') / 'uio66.model')
+    return uio66_mace_model_file
 
 
 @pytest.fixture(scope='session')

@@ -26,7 +26,7 @@ def cmd_setup(name, postgres, email, mpiprocs, as_json):
     import contextlib
     import sys
 
-    from aiida_mofal.environment import setup
+    from aiida_mofal.environment.profile import setup
 
     # with --json, standard output carries only the JSON: AiiDA's progress reports go to standard error
     quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
@@ -48,7 +48,7 @@ def cmd_setup(name, postgres, email, mpiprocs, as_json):
 @click.pass_context
 def cmd_doctor(ctx, as_json):
     """Say what was found (profile, broker, daemon, codes, CP2K, LAMMPS, MACE, GPU) and how to fix the rest."""
-    from aiida_mofal.environment import doctor
+    from aiida_mofal.environment.doctor import doctor
 
     profile = ctx.obj.profile if ctx.obj is not None and 'profile' in ctx.obj else None
     result = doctor(profile.name if profile else None)

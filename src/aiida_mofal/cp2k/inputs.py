@@ -10,7 +10,6 @@ parameter, lists for repeated sections).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from ase import Atoms
 from aiida_mofal.mlp.configurations import ConfigurationError, validate_configuration
 
 from .elements import XTB_MAX_Z, atom_multiplicity, available_names
+from .sections import merge_sections
 
 __all__ = (
     'LabelInputError',
@@ -37,18 +37,6 @@ RESTART_WFN = 'parent_calc/aiida-RESTART.wfn'
 
 class LabelInputError(ValueError):
     """A structure the protocol cannot label; the message names the structure and the fix."""
-
-
-def merge_sections(base: Mapping, extra: Mapping) -> dict:
-    """Deep-merge CP2K input ``extra`` into a copy of ``base`` (keys compared case-insensitively)."""
-    merged = copy.deepcopy(dict(base))
-    for key, value in extra.items():
-        match = next((existing for existing in merged if existing.upper() == str(key).upper()), key)
-        if isinstance(value, Mapping) and isinstance(merged.get(match), Mapping):
-            merged[match] = merge_sections(merged[match], value)
-        else:
-            merged[match] = copy.deepcopy(value)
-    return merged
 
 
 def level_of_theory(settings: Mapping) -> dict:

@@ -26,6 +26,8 @@ from aiida_mofal.mlp.configurations import (
     write_extxyz,
 )
 
+from .attributes import stored_attribute
+
 __all__ = ['DatasetData']
 
 
@@ -114,35 +116,21 @@ class DatasetData(orm.Data):
         """Create a data set from an extxyz file (one or many frames, MACE's ``REF_*`` keys)."""
         return cls(read_extxyz(str(path)), **kwargs)
 
-    @property
-    def count(self) -> int:
-        """Number of configurations."""
-        return self.base.attributes.get('count')
+    count = stored_attribute('count', 'Number of configurations.')
 
-    @property
-    def elements(self) -> list[str]:
-        """Element symbols present, sorted by atomic number."""
-        return self.base.attributes.get('elements')
+    elements = stored_attribute('elements', 'Element symbols present, sorted by atomic number.')
 
-    @property
-    def labels(self) -> list[str]:
-        """Which of energy, forces, stress the configurations carry."""
-        return self.base.attributes.get('labels')
+    labels = stored_attribute('labels', 'Which of energy, forces, stress the configurations carry.')
 
-    @property
-    def level_of_theory(self) -> dict:
-        """How the labels were made (method, functional, basis, cutoff, code version...)."""
-        return self.base.attributes.get('level_of_theory')
+    level_of_theory = stored_attribute(
+        'level_of_theory', 'How the labels were made (method, functional, basis, cutoff, code version...).'
+    )
 
-    @property
-    def isolated_atom_energies(self) -> dict[str, float]:
-        """Energies of the isolated atoms at the same level of theory (MACE's E0s), eV."""
-        return self.base.attributes.get('isolated_atom_energies')
+    isolated_atom_energies = stored_attribute(
+        'isolated_atom_energies', "Energies of the isolated atoms at the same level of theory (MACE's E0s), eV."
+    )
 
-    @property
-    def config_types(self) -> dict[str, int]:
-        """How many configurations of each kind (periodic, cluster)."""
-        return self.base.attributes.get('config_types')
+    config_types = stored_attribute('config_types', 'How many configurations of each kind (periodic, cluster).')
 
     def get_text(self) -> str:
         """Return the extxyz text as stored."""

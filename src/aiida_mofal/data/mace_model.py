@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from aiida import orm
+
+from .attributes import stored_attribute
 
 __all__ = ['MaceModelData', 'describe_mace_model']
 
@@ -62,20 +64,24 @@ class MaceModelData(orm.Data):
             }
         )
 
-    @property
-    def elements(self) -> list[str]:
-        """Element symbols the model knows."""
-        return self.base.attributes.get('elements')
+    elements = stored_attribute('elements', 'Element symbols the model knows.')
 
-    @property
-    def r_max(self) -> float:
-        """Cut-off radius, Å."""
-        return self.base.attributes.get('r_max')
+    r_max = stored_attribute('r_max', 'Cut-off radius, Å.')
 
-    @property
-    def num_channels(self) -> int:
-        """Invariant features per atom and interaction layer."""
-        return self.base.attributes.get('num_channels')
+    num_channels = stored_attribute('num_channels', 'Invariant features per atom and interaction layer.')
+
+    def require_elements(self, elements: Iterable[str], what: str = 'the structures') -> None:
+        """Refuse ``what`` (e.g. ``'data set 12'``) when it holds ``elements`` this model was not trained on.
+
+        :raises ValueError: naming the missing elements, the model and the fix.
+        """
+        missing = sorted(set(elements) - set(self.elements))
+        if missing:
+            raise ValueError(
+                f'{what} contains {", ".join(missing)}, which MACE model {self.pk or "(unstored)"} '
+                f'(elements {", ".join(self.elements)}) cannot describe; use a model trained on these elements '
+                '(add configurations that contain them to the training set and train again).'
+            )
 
     def write(self, path: str | Path) -> Path:
         """Copy the model file to ``path``."""

@@ -21,6 +21,8 @@ from ase import Atoms, units
 
 from aiida_mofal.mlp.configurations import ENERGY_KEY, FORCES_KEY, STRESS_KEY, element_symbols, write_extxyz
 
+from .attributes import stored_attribute
+
 __all__ = ['FRAME_ARRAYS', 'THERMO_ARRAYS', 'MdTrajectoryData']
 
 FRAME_ARRAYS = ('steps', 'times', 'positions', 'cells', 'energies', 'forces', 'stresses', 'velocities')
@@ -151,20 +153,13 @@ class MdTrajectoryData(orm.Data):
             self._cached_frames = cached
         return cached
 
-    @property
-    def num_frames(self) -> int:
-        """Number of stored frames."""
-        return self.base.attributes.get('num_frames')
+    num_frames = stored_attribute('num_frames', 'Number of stored frames.')
 
-    @property
-    def num_atoms(self) -> int:
-        """Number of atoms per frame."""
-        return self.base.attributes.get('num_atoms')
+    num_atoms = stored_attribute('num_atoms', 'Number of atoms per frame.')
 
-    @property
-    def engine(self) -> str:
-        """The engine that ran the MD (``ase``, ``lammps-python``, ``lammps-mliap``, ...)."""
-        return self.base.attributes.get('engine')
+    engine = stored_attribute(
+        'engine', 'The engine that ran the MD (``ase``, ``lammps-python``, ``lammps-mliap``, ...).'
+    )
 
     @property
     def numbers(self) -> np.ndarray:

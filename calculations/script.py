@@ -1,0 +1,126 @@
+"""One base for the CalcJobs that run a stand-alone Python driver script with a JSON configuration.
+
+``mofal.mace.train``, ``mofal.mace.evaluate`` and ``mofal.md`` all run a script of ``calculations/scripts/`` with a
+``python-mace`` code (a Python with mace-torch and ASE, never AiiDA) as ``python <script> <config>``. What they
+share lives here:
+
+* :class:`ScriptCalculation` writes the configuration as JSON (no shell quoting can change it), copies the driver
+  script and the pure modules it imports beside it (so the remote runs exactly the code of the science layer
+  without aiida-mofal installed), copies input files from the repository of stored nodes (``local_copy_list``,
+  e.g. the model), and fills the code info, standard output/error names and retrieve lists.
+* :class:`ScriptParser` reads retrieved files without raising on a missing one, and the last line of standard
+  error for an exit message a human can act on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import ClassVar
+
+from aiida import orm
+from aiida.common import datastructures
+from aiida.engine import CalcJob
+from aiida.parsers import Parser
+
+__all__ = ['NO_MESSAGE', 'ScriptCalculation', 'ScriptParser', 'file_copy', 'last_line']
+
+NO_MESSAGE = 'no output and no error message'
+SCRIPTS = Path(__file__).parent / 'scripts'
+
+
+def last_line(text: str | None, default: str = NO_MESSAGE) -> str:
+    """Return the last non-blank line of ``text`` (stripped), or ``default``."""
+    lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
+    return lines[-1] if lines else default
+
+
+def file_copy(node: orm.Data, filename: str, target: str) -> tuple[str, str, str]:
+    """Return the ``local_copy_list`` entry that copies ``filename`` of a stored ``node`` to ``target``."""
+    return (node.uuid, filename, target)
+
+
+class ScriptCalculation(CalcJob):
+    """Run ``SCRIPT`` with a Python code as ``python SCRIPT CONFIG``; subclasses say what goes into the config.
+
+    Class attributes a subclass sets: ``SCRIPT`` (path of the driver), ``SHIPPED_MODULES`` (name beside the
+    script → source file of a pure module it imports), ``CONFIG``, ``STDOUT``, ``STDERR`` (file names).
+    A subclass validates its inputs in :meth:`validate_inputs` (before AiiDA's own CalcJob checks, so that the
+    message a user sees names their input).
+    """
+
+    SCRIPT: ClassVar[Path]
+    SHIPPED_MODULES: ClassVar[Mapping[str, Path]] = {}
+    CONFIG: ClassVar[str] = 'config.json'
+    STDOUT: ClassVar[str] = 'aiida.out'
+    STDERR: ClassVar[str] = 'aiida.err'
+
+    @classmethod
+    def define(cls, spec):
+        """Run serially by default: one process on one machine, no MPI launcher (the script parallelises itself)."""
+        super().define(spec)
+        options = spec.inputs['metadata']['options']
+        options['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
+        options['withmpi'].default = False
+        calcjob_validator = spec.inputs.validator
+
+        def validate(inputs, ctx):
+            own = cls.validate_inputs(inputs, ctx)
+            return own or (calcjob_validator(inputs, ctx) if calcjob_validator else None)
+
+        spec.inputs.validator = validate
+
+    @classmethod
+    def validate_inputs(cls, inputs, ctx) -> str | None:
+        """Return an error message for inputs that cannot give a result, or None (override in subclasses)."""
+        return None
+
+    def script_calcinfo(
+        self,
+        folder,
+        config: Mapping,
+        *,
+        local_copy_list: Iterable[tuple[str, str, str]] = (),
+        remote_copy_list: Iterable[tuple[str, str, str]] = (),
+        retrieve_list: Iterable[str] = (),
+        retrieve_temporary_list: Iterable[str] = (),
+    ) -> datastructures.CalcInfo:
+        """Write ``config``, ship the script and its modules, and return the filled ``CalcInfo``.
+
+        Standard output and error are always retrieved (the parsers read the error's last line on failure).
+        """
+        with folder.open(self.CONFIG, 'w') as handle:
+            json.dump(dict(config), handle, indent=1)
+        folder.insert_path(str(self.SCRIPT), self.SCRIPT.name)
+        for name, source in self.SHIPPED_MODULES.items():
+            folder.insert_path(str(source), name)
+
+        codeinfo = datastructures.CodeInfo()
+        codeinfo.code_uuid = self.inputs.code.uuid
+        codeinfo.cmdline_params = [self.SCRIPT.name, self.CONFIG]
+        codeinfo.stdout_name = self.STDOUT
+        codeinfo.stderr_name = self.STDERR
+
+        calcinfo = datastructures.CalcInfo()
+        calcinfo.codes_info = [codeinfo]
+        calcinfo.local_copy_list = list(local_copy_list)
+        calcinfo.remote_copy_list = list(remote_copy_list)
+        calcinfo.retrieve_list = [*retrieve_list, self.STDOUT, self.STDERR]
+        calcinfo.retrieve_temporary_list = list(retrieve_temporary_list)
+        return calcinfo
+
+
+class ScriptParser(Parser):
+    """A parser of a :class:`ScriptCalculation`: tolerant file reads and the last line of standard error."""
+
+    def read(self, name: str, mode: str = 'r'):
+        """Return the content of retrieved file ``name``, or None when the job did not write it."""
+        try:
+            return self.retrieved.base.repository.get_object_content(name, mode=mode)
+        except (FileNotFoundError, OSError):
+            return None
+
+    def stderr_tail(self) -> str:
+        """Return the last non-blank line the script wrote to standard error (its error message)."""
+        return last_line(self.read(self.node.process_class.STDERR))

