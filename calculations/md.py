@@ -20,7 +20,6 @@ never the link label. The script imports the pure modules shipped beside it as p
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,7 +31,7 @@ from aiida.engine import CalcJob
 
 from aiida_mofal.data.mace_model import MaceModelData
 from aiida_mofal.data.trajectory import MdTrajectoryData
-from aiida_mofal.md import dynamics, lammps, mliap, reaxff, schedule, units
+from aiida_mofal.md import dynamics, lammps, mliap, reaxff, schedule, torchscript, units
 from aiida_mofal.md.protocol import validate_md_settings
 
 __all__ = ['ENGINES', 'SHIPPED_MODULES', 'MdCalculation', 'check_md_inputs', 'walk_attributes', 'walks_of']
@@ -43,7 +42,7 @@ ENGINES = ('ase', 'lammps-python', 'lammps-reaxff', 'lammps-mliap')
 SHIPPED_MODULES = {
     'md_lammps.py': SCRIPTS / 'md_lammps.py',
     **{f'mofal_md/{module.__name__.rsplit(".", 1)[1]}.py': Path(module.__file__)
-       for module in (dynamics, lammps, reaxff, schedule, units)},
+       for module in (dynamics, lammps, reaxff, schedule, torchscript, units)},
 }  # fmt: skip
 """What travels beside ``md_run.py``: its LAMMPS engines and the pure MD modules, as the package ``mofal_md``."""
 
@@ -118,6 +117,7 @@ class MdCalculation(CalcJob):
 
     CONFIG = 'md_input.json'
     MODEL = 'model.model'
+    COMPILED_MODEL = 'model.pt'
     RESULT = 'md_result.json'
     STDOUT = 'md.out'
     STDERR = 'md.err'
@@ -147,6 +147,13 @@ class MdCalculation(CalcJob):
             '(the walk index recorded in its outputs).',
         )
         spec.input('model', valid_type=MaceModelData, required=False, help='MACE model (engines ase, lammps-*).')
+        spec.input(
+            'compiled_model',
+            valid_type=orm.SinglefileData,
+            required=False,
+            help='TorchScript archive of `model` (aiida_mofal.calculations.torchscript): the job then never imports '
+            'mace-torch, which saves most of its start-up.',
+        )
         spec.input('force_field', valid_type=orm.SinglefileData, required=False, help='lammps-reaxff: the ffield.')
         spec.input('control', valid_type=orm.SinglefileData, required=False, help='lammps-reaxff: control file.')
         spec.input('reaxff', valid_type=orm.Dict, required=False, help='lammps-reaxff: qeq and minimize parameters.')
@@ -224,21 +231,18 @@ class MdCalculation(CalcJob):
         walks = walks_of(self.inputs)
         if engine == 'lammps-mliap':
             return self._prepare_mliap(folder, walks[0])
-        from ase.io import write
-
         local_copy_list, configs = [], []
         for walk in walks:
             directory = walk['directory']
-            buffer = io.StringIO()
-            write(buffer, walk['structure'].get_ase(), format='extxyz')
-            with folder.get_subfolder(directory, create=True).open('structure.extxyz', 'w') as handle:
-                handle.write(buffer.getvalue())
+            atoms = walk['structure'].get_ase()
+            with folder.get_subfolder(directory, create=True).open('structure.npz', 'wb') as handle:
+                np.savez(handle, numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell.array, pbc=atoms.pbc)
             restart = walk['restart']
             if restart is not None:
                 local_copy_list.append((restart.uuid, restart.filename, f'{directory}/start.npz'))
             settings = walk['settings']
             configs.append({
-                'index': walk['index'], 'directory': directory, 'structure_file': f'{directory}/structure.extxyz',
+                'index': walk['index'], 'directory': directory, 'structure_file': f'{directory}/structure.npz',
                 'settings': settings, 'restart_file': f'{directory}/start.npz' if restart is not None else None,
                 'max_temperature': schedule.max_temperature(settings) if settings else 0.0,
             })  # fmt: skip
@@ -255,9 +259,14 @@ class MdCalculation(CalcJob):
             local_copy_list += copies
         else:
             model = self.inputs.model
-            local_copy_list.append((model.uuid, model.FILENAME, self.MODEL))
+            compiled = self.inputs.get('compiled_model')
+            if compiled is not None:
+                local_copy_list.append((compiled.uuid, compiled.filename, self.COMPILED_MODEL))
+            else:
+                local_copy_list.append((model.uuid, model.FILENAME, self.MODEL))
             config.update(
-                model_file=self.MODEL,
+                model_file=self.MODEL if compiled is None else self.COMPILED_MODEL,
+                model_format='mace' if compiled is None else 'torchscript',
                 dtype=model.base.attributes.get('dtype'),
                 device=self.inputs.device.value,
                 torch_threads=self.inputs.metadata.options.resources.get('num_cores_per_mpiproc'),

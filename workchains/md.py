@@ -57,6 +57,12 @@ class MdBaseWorkChain(BaseRestartWorkChain):
             default=lambda: orm.Int(3),
             help='How many times a blow-up may halve the timestep of a walk before the work chain gives it up.',
         )
+        spec.input(
+            'torchscript',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(True),
+            help='Run MACE as TorchScript (compiled once per model; the jobs then skip importing mace-torch).',
+        )
         spec.output(
             'trajectory', valid_type=MdTrajectoryData, required=False, help='Frames and thermodynamics (one walk).'
         )
@@ -145,6 +151,19 @@ class MdBaseWorkChain(BaseRestartWorkChain):
             for walk in walks
         ]  # fmt: skip
         self.ctx.single = walks[0]['name'] is None
+        if self.inputs.torchscript.value and 'model' in self.ctx.inputs and 'compiled_model' not in self.ctx.inputs:
+            self._compile_model()
+
+    def _compile_model(self) -> None:
+        """Give the jobs the TorchScript form of the model; without it (a model torch cannot script) they load MACE."""
+        from aiida_mofal.calculations.torchscript import get_torchscript_model
+
+        if self.ctx.inputs.engine.value not in ('ase', 'lammps-python'):
+            return
+        try:
+            self.ctx.inputs.compiled_model = get_torchscript_model(self.ctx.inputs.model)
+        except Exception as exception:  # noqa: BLE001  (any scripting failure: fall back to the eager model)
+            self.report(f'TorchScript compilation of the model failed ({exception}); the jobs load it with mace-torch')
 
     def run_process(self):
         """Run one job with every unfinished walk, each from its own state."""

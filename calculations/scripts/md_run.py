@@ -166,15 +166,24 @@ class Clock:
 
 
 def load_calculator(config: dict):
-    """Return the MACECalculator of the job (torch threads from the input, or torch's default)."""
-    import mace  # noqa: F401  (before torch.load: mace sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD)
+    """Return the model's ASE calculator: TorchScript (torch only) or MACECalculator (imports mace-torch).
+
+    Torch threads come from the input, else torch's default.
+    """
     import torch
-    from mace.calculators.mace import MACECalculator
 
     torch.set_num_threads(int(config.get('torch_threads') or torch.get_num_threads()))
-    return MACECalculator(
-        model_paths=config['model_file'], device=config.get('device', 'cpu'), default_dtype=config['dtype']
-    )
+    device = config.get('device', 'cpu')
+    if config.get('model_format') == 'torchscript':
+        try:
+            from mofal_md.torchscript import TorchScriptCalculator
+        except ImportError:
+            from aiida_mofal.md.torchscript import TorchScriptCalculator
+        return TorchScriptCalculator(config['model_file'], device=device)
+    import mace  # noqa: F401  (before torch.load: mace sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD)
+    from mace.calculators.mace import MACECalculator
+
+    return MACECalculator(model_paths=config['model_file'], device=device, default_dtype=config['dtype'])
 
 
 def evaluate(atoms) -> dict:
@@ -280,10 +289,15 @@ def run_ase(settings: dict, atoms, velocities: np.ndarray, calculator, recorder:
 
 
 def read_walk(walk: dict):
-    """Return the starting atoms, velocities (Å/fs) and restart state of a walk (restart file or Maxwell–Boltzmann)."""
-    from ase.io import read
+    """Return the starting atoms, velocities (Å/fs) and restart state of a walk (restart file or Maxwell–Boltzmann).
 
-    atoms = read(walk['structure_file'], format='extxyz')
+    The structure comes as ``structure.npz`` (numbers, positions, cell, pbc): reading it needs no ``ase.io``, whose
+    import (scipy, spacegroups) costs a job seconds.
+    """
+    from ase import Atoms
+
+    with np.load(walk['structure_file']) as handle:
+        atoms = Atoms(numbers=handle['numbers'], positions=handle['positions'], cell=handle['cell'], pbc=handle['pbc'])
     settings, restart = walk['settings'], None
     if walk.get('restart_file'):
         with np.load(walk['restart_file']) as handle:
