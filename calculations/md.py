@@ -20,7 +20,7 @@ never the link label. The script imports the pure modules shipped beside it as p
 
 from __future__ import annotations
 
-import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,10 +31,18 @@ from aiida.engine import CalcJob
 
 from aiida_mofal.data.mace_model import MaceModelData
 from aiida_mofal.data.trajectory import MdTrajectoryData
-from aiida_mofal.md import dynamics, lammps, mliap, reaxff, schedule, torchscript, units
+from aiida_mofal.md import dynamics, job, lammps, mliap, reaxff, schedule, torchscript, units
 from aiida_mofal.md.protocol import validate_md_settings
 
-__all__ = ['ENGINES', 'SHIPPED_MODULES', 'MdCalculation', 'check_md_inputs', 'walk_attributes', 'walks_of']
+__all__ = [
+    'ENGINES',
+    'SHIPPED_MODULES',
+    'MdCalculation',
+    'check_md_inputs',
+    'ship_driver',
+    'walk_attributes',
+    'walks_of',
+]
 
 SCRIPTS = Path(__file__).parent / 'scripts'
 SCRIPT = SCRIPTS / 'md_run.py'
@@ -45,6 +53,20 @@ SHIPPED_MODULES = {
        for module in (dynamics, lammps, reaxff, schedule, torchscript, units)},
 }  # fmt: skip
 """What travels beside ``md_run.py``: its LAMMPS engines and the pure MD modules, as the package ``mofal_md``."""
+
+
+def ship_driver(directory: str | Path) -> None:
+    """Copy ``md_run.py``, its LAMMPS engines and the pure MD modules (as the package ``mofal_md``) into ``directory``.
+
+    What a job's working directory holds besides its inputs; the driver then needs no aiida-mofal.
+    """
+    directory = Path(directory)
+    (directory / 'mofal_md').mkdir(parents=True, exist_ok=True)
+    (directory / 'mofal_md' / '__init__.py').write_text(
+        '"""Pure MD modules of aiida-mofal, shipped beside md_run.py."""\n'
+    )
+    for name, source in {SCRIPT.name: SCRIPT, **SHIPPED_MODULES}.items():
+        shutil.copyfile(source, directory / name)
 
 
 def check_md_inputs(structure: orm.StructureData, model: MaceModelData, settings: dict, engine: str) -> dict:
@@ -104,7 +126,7 @@ def walks_of(inputs) -> list[dict]:
         walks.append({
             'name': name,
             'index': position if _index(walk) < 0 else _index(walk),
-            'directory': f'walk_{position}',
+            'directory': job.walk_directory(position),
             'structure': walk['structure'],
             'settings': None if settings is None else validate_md_settings(settings.get_dict()),
             'restart': walk['restart'] if 'restart' in walk else None,
@@ -115,7 +137,6 @@ def walks_of(inputs) -> list[dict]:
 class MdCalculation(CalcJob):
     """Run MD walks of one model (MACE or ReaxFF) in one job; return frames, thermodynamics and integrity records."""
 
-    CONFIG = 'md_input.json'
     MODEL = 'model.model'
     COMPILED_MODEL = 'model.pt'
     RESULT = 'md_result.json'
@@ -231,26 +252,11 @@ class MdCalculation(CalcJob):
         walks = walks_of(self.inputs)
         if engine == 'lammps-mliap':
             return self._prepare_mliap(folder, walks[0])
-        local_copy_list, configs = [], []
+        local_copy_list, config = [], {'walltime_seconds': self.inputs.metadata.options.get('max_wallclock_seconds')}
         for walk in walks:
-            directory = walk['directory']
-            atoms = walk['structure'].get_ase()
-            with folder.get_subfolder(directory, create=True).open('structure.npz', 'wb') as handle:
-                np.savez(handle, numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell.array, pbc=atoms.pbc)
-            restart = walk['restart']
-            if restart is not None:
-                local_copy_list.append((restart.uuid, restart.filename, f'{directory}/start.npz'))
-            settings = walk['settings']
-            configs.append({
-                'index': walk['index'], 'directory': directory, 'structure_file': f'{directory}/structure.npz',
-                'settings': settings, 'restart_file': f'{directory}/start.npz' if restart is not None else None,
-                'max_temperature': schedule.max_temperature(settings) if settings else 0.0,
-            })  # fmt: skip
-        config = {
-            'engine': engine,
-            'walks': configs,
-            'walltime_seconds': self.inputs.metadata.options.get('max_wallclock_seconds'),
-        }
+            if walk['restart'] is not None:
+                target = f'{walk["directory"]}/{job.RESTART}'
+                local_copy_list.append((walk['restart'].uuid, walk['restart'].filename, target))
         if engine == 'lammps-reaxff':
             from aiida_mofal.calculations.reaxff import reaxff_config
 
@@ -271,15 +277,12 @@ class MdCalculation(CalcJob):
                 device=self.inputs.device.value,
                 torch_threads=self.inputs.metadata.options.resources.get('num_cores_per_mpiproc'),
             )
-        with folder.open(self.CONFIG, 'w') as handle:
-            json.dump(config, handle, indent=1)
-        folder.insert_path(str(SCRIPT), SCRIPT.name)
-        package = folder.get_subfolder('mofal_md', create=True)
-        with package.open('__init__.py', 'w') as handle:
-            handle.write('"""Pure MD modules of aiida-mofal (aiida_mofal.md), shipped beside md_run.py."""\n')
-        for name, source in SHIPPED_MODULES.items():
-            folder.insert_path(str(source), name)
-        calcinfo = self._calcinfo([SCRIPT.name, self.CONFIG], local_copy_list)
+        specs = [
+            {**walk, 'atoms': walk['structure'].get_ase(), 'restart': walk['restart'] is not None} for walk in walks
+        ]
+        job.write_job(folder.abspath, engine, specs, **config)
+        ship_driver(folder.abspath)
+        calcinfo = self._calcinfo([SCRIPT.name, job.CONFIG], local_copy_list)
         calcinfo.retrieve_list = [self.RESULT, self.STDOUT, self.STDERR]
         calcinfo.retrieve_temporary_list = [(f'walk_*/{name}', '.', 2) for name in self.WALK_FILES]
         return calcinfo

@@ -63,7 +63,7 @@ class MdParser(Parser):
         if namespace:
             self.out('walks', namespace)
         self.out('result', orm.Dict({**result, 'walks': statuses}))
-        if len(walks) == 1 and 'trajectory' not in outputs and statuses[0]['status'] != 'walltime':
+        if len(walks) == 1 and 'trajectory' not in outputs and statuses[0]['status'] == 'finished':
             return self.exit_codes.ERROR_NO_FRAMES
         return self._exit_code(statuses)
 
