@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiida import orm
-from aiida.common import AttributeDict
+from aiida.common import AttributeDict, LinkType
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
 
 from aiida_mofal.calculations.md import ENGINES, MdCalculation, check_md_inputs, walks_of
@@ -167,6 +167,11 @@ class MdBaseWorkChain(BaseRestartWorkChain):
 
     def run_process(self):
         """Run one job with every unfinished walk, each from its own state."""
+        self._next_inputs()
+        return super().run_process()
+
+    def _next_inputs(self) -> None:
+        """Put every unfinished walk (structure, settings, restart, index) into the inputs of the next job."""
         inputs = self.ctx.inputs
         for key in ('structure', 'settings', 'restart', 'walks'):
             inputs.pop(key, None)
@@ -184,18 +189,19 @@ class MdBaseWorkChain(BaseRestartWorkChain):
                 namespace[walk['name']] = {**ports, 'index': orm.Int(walk['index'])}
         if namespace:
             inputs.walks = namespace
-        return super().run_process()
 
-    def _walk_outputs(self, node: orm.CalcJobNode, walk: dict) -> dict:
-        outputs = node.outputs if self.ctx.single else node.outputs.walks.get(walk['name'], {})
-        return {key: outputs[key] for key in WALK_OUTPUTS if key in outputs}
+    def _walk_outputs(self, links: dict, walk: dict) -> dict:
+        """Return a walk's outputs among a job's output ``links`` (label -> node; one query per job, not per key)."""
+        prefix = '' if self.ctx.single else f'walks__{walk["name"]}__'
+        return {key: links[prefix + key] for key in WALK_OUTPUTS if prefix + key in links}
 
     def _continue_walks(self, node: orm.CalcJobNode, blowup_factor: float = 0.5) -> ProcessHandlerReport:
         """Update every walk of ``node`` from its status; the next job runs those that can go on."""
-        results = {walk['index']: walk for walk in node.outputs.result['walks']} if 'result' in node.outputs else {}
+        links = {link.link_label: link.node for link in node.base.links.get_outgoing(link_type=LinkType.CREATE).all()}
+        results = {walk['index']: walk for walk in links['result']['walks']} if 'result' in links else {}
         for walk in (walk for walk in self.ctx.walks if walk['state'] == 'running'):
             result = results.get(walk['index'], {'status': 'walltime', 'completed_steps': 0, 'message': ''})
-            outputs = self._walk_outputs(node, walk)
+            outputs = self._walk_outputs(links, walk)
             status, completed = result['status'], int(result['completed_steps'])
             if status == 'finished':
                 walk.update(state='done', last=outputs)

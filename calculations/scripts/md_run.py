@@ -39,9 +39,9 @@ from pathlib import Path
 import numpy as np
 
 try:  # on the remote: the copies shipped beside this script
-    from mofal_md import dynamics, schedule
+    from mofal_md import dynamics, schedule, units
 except ImportError:  # run from a checkout with aiida-mofal installed
-    from aiida_mofal.md import dynamics, schedule
+    from aiida_mofal.md import dynamics, schedule, units
 
 MdStop = dynamics.MdStop
 MACE_ENGINES = ('ase', 'lammps-python')
@@ -101,8 +101,12 @@ class Recorder:
 
     def _classify_nan(self, step: int, frame: dict) -> tuple[str, str]:
         """Tell a blow-up (atoms too close or flown apart, then a NaN) from a NaN the model made by itself."""
-        if not np.all(np.isfinite(frame['positions'])) or not np.all(np.isfinite(frame['cell'])):
-            return dynamics.STATUS_BLOWUP, f'step {step}: non-finite positions or cell (the integration blew up)'
+        if not all(np.all(np.isfinite(frame[key])) for key in ('positions', 'cell', 'velocities')):
+            return dynamics.STATUS_BLOWUP, f'step {step}: non-finite positions, cell or velocities (it blew up)'
+        kinetic = 0.5 * np.trace(dynamics.kinetic_tensor(self.masses, frame['velocities']))
+        temperature = 2.0 * kinetic / (3 * len(self.masses) * units.BOLTZMANN_EV_PER_K)
+        if temperature > self.max_temperature:
+            return dynamics.STATUS_BLOWUP, f'step {step}: {temperature:.3g} K and a non-finite model output'
         from ase import Atoms
         from ase.neighborlist import neighbor_list
 
@@ -165,10 +169,35 @@ class Clock:
             )
 
 
+def guarded(model):
+    """Return a calculator that gives NaN for non-finite positions or cell instead of calling ``model``.
+
+    An integration that blew up hands the model NaN positions, and MACE's neighbour list (matscipy) never returns
+    on them; the NaN then reaches the recorder, which stops the walk as a blow-up.
+    """
+    from ase.calculators.calculator import Calculator, all_changes
+
+    class Guarded(Calculator):
+        implemented_properties = ['energy', 'free_energy', 'forces', 'stress']
+        r_max = getattr(model, 'r_max', 5.0)
+
+        def calculate(self, atoms=None, properties=('energy',), system_changes=all_changes):
+            super().calculate(atoms, properties, system_changes)
+            if np.all(np.isfinite(self.atoms.positions)) and np.all(np.isfinite(self.atoms.cell.array)):
+                model.calculate(self.atoms, ['energy', 'forces', 'stress'], system_changes)
+                self.results = dict(model.results)
+                return
+            nan = float('nan')
+            self.results = {'energy': nan, 'free_energy': nan, 'forces': np.full((len(self.atoms), 3), nan),
+                            'stress': np.full(6, nan)}  # fmt: skip
+
+    return Guarded()
+
+
 def load_calculator(config: dict):
     """Return the model's ASE calculator: TorchScript (torch only) or MACECalculator (imports mace-torch).
 
-    Torch threads come from the input, else torch's default.
+    Torch threads come from the input, else torch's default. Either is :func:`guarded` against blown-up states.
     """
     import torch
 
@@ -179,11 +208,11 @@ def load_calculator(config: dict):
             from mofal_md.torchscript import TorchScriptCalculator
         except ImportError:
             from aiida_mofal.md.torchscript import TorchScriptCalculator
-        return TorchScriptCalculator(config['model_file'], device=device)
+        return guarded(TorchScriptCalculator(config['model_file'], device=device))
     import mace  # noqa: F401  (before torch.load: mace sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD)
     from mace.calculators.mace import MACECalculator
 
-    return MACECalculator(model_paths=config['model_file'], device=device, default_dtype=config['dtype'])
+    return guarded(MACECalculator(model_paths=config['model_file'], device=device, default_dtype=config['dtype']))
 
 
 def evaluate(atoms) -> dict:
