@@ -1,4 +1,4 @@
-"""A ``mofal.md`` CalcJobNode made from a stored fixture (tests/parsers/fixtures/{md,reaxff}/<case>/), for the parser."""
+"""A ``mofal.md`` CalcJobNode made from a stored fixture (``tests/parsers/fixtures/{md,reaxff}/<case>/``)."""
 
 import json
 from pathlib import Path
@@ -13,8 +13,10 @@ FIXTURES = Path(__file__).resolve().parent / 'fixtures'
 def fixture(case: str) -> tuple[Path, dict, dict]:
     """Return the directory, inputs and expectations of a fixture case (``md/ase_finished``, ...)."""
     directory = FIXTURES / case
-    return directory, json.loads((directory / 'inputs.json').read_text()), json.loads(
-        (directory / 'expected.json').read_text()
+    return (
+        directory,
+        json.loads((directory / 'inputs.json').read_text()),
+        json.loads((directory / 'expected.json').read_text()),
     )
 
 
@@ -26,8 +28,10 @@ def calc_job_node(computer: orm.Computer, case: str) -> tuple[orm.CalcJobNode, P
     links = {'engine': orm.Str(inputs['engine'])}
     for walk in inputs['walks']:
         structure = walk['structure']
-        ports = {'structure': orm.StructureData(ase=Atoms(numbers=structure['numbers'], positions=structure['positions'],
-                                                          cell=structure['cell'], pbc=structure['pbc']))}  # fmt: skip
+        atoms = Atoms(
+            numbers=structure['numbers'], positions=structure['positions'], cell=structure['cell'], pbc=structure['pbc']
+        )
+        ports = {'structure': orm.StructureData(ase=atoms)}
         if walk['settings'] is not None:
             ports['settings'] = orm.Dict(walk['settings'])
         if walk['name'] is None:
