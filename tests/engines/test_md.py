@@ -63,7 +63,7 @@ def physics_walks(engine):
                            'schedule': [{'steps': 150, 'temperature': 300.0, 'pressure': 8.0}],
                            'dump_every': 10, 'thermo_every': 5}),
         'agree': (copper(SKEW), nvt(200, 500.0, seed=4)),
-        # heated by the thermostat from 100 to 600 K, over two stages: the extended-system energy must go on
+        # thermostatted from 100 K towards 600 K over two stages: the extended-system energy must go on
         'stages': (copper(), {**nvt(60, 600.0, initial_temperature=100.0, timestep=1.0, temperature_damping=100.0),
                               'schedule': [{'steps': 60, 'temperature': 600.0}, {'steps': 40, 'temperature': 600.0}]}),
         'blowup': (copper(), nvt(20, 300.0, timestep=40.0, temperature_damping=100.0, dump_every=2, thermo_every=2)),
@@ -159,9 +159,8 @@ def test_thermostat_chains_continue_across_stages(runs, engine):
     physical = thermo['potential_energy'] + thermo['kinetic_energy']
     boundary = int(np.flatnonzero(steps == 60)[0])
     work = abs(conserved[boundary] - physical[boundary])  # what the thermostat put in: what a fresh one would drop
-    assert work > 0.5  # eV: heating 32 atoms by hundreds of K
-    drift = np.abs(np.diff(conserved[1:]))  # step 0 has no conserved energy
-    assert abs(conserved[boundary + 1] - conserved[boundary]) < 5 * np.median(drift) + 0.02 * work, (drift, work)
+    assert work > 0.02  # eV (about 0.08 here)
+    assert abs(conserved[boundary + 1] - conserved[boundary]) < 0.01 * work  # (about 1e-5 eV here)
 
 
 def test_engines_agree_on_forces_energy_and_thermodynamics(runs):

@@ -51,7 +51,7 @@ def test_two_walks_in_one_job_and_only_the_blown_up_one_continues(aiida_profile,
 
 
 def test_reaxff_qeq_handler_raises_maxiter_for_real(aiida_profile, mofal_codes):
-    """3 CG iterations cannot converge QEq at 1e-6; the handler gives the next job 15, and the walk finishes."""
+    """3 CG iterations cannot converge QEq at 1e-6; each next job gets 5 times more until the walk finishes."""
     structure = orm.StructureData(ase=read_structure('ZnIm2-sod_Lewis2009.cif'))
     overrides = {'dump_every': 10, 'schedule': [{'steps': 10, 'temperature': 300.0}]}
     builder = ReaxffMdWorkChain.get_builder_from_protocol(
@@ -60,9 +60,11 @@ def test_reaxff_qeq_handler_raises_maxiter_for_real(aiida_profile, mofal_codes):
     )  # fmt: skip
     results, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
-    first, second = md_jobs(node)
-    assert first.exit_status == MdCalculation.exit_codes.ERROR_QEQ_NOT_CONVERGED.status
-    assert first.inputs.reaxff['qeq']['maxiter'] == 3 and second.inputs.reaxff['qeq']['maxiter'] == 15
+    jobs = md_jobs(node)
+    assert len(jobs) >= 2 and jobs[-1].is_finished_ok
+    assert all(job.exit_status == MdCalculation.exit_codes.ERROR_QEQ_NOT_CONVERGED.status for job in jobs[:-1])
+    assert [job.inputs.reaxff['qeq']['maxiter'] for job in jobs] == [3 * 5**k for k in range(len(jobs))]
+    assert all(job.inputs.settings['timestep'] == 0.5 for job in jobs)  # more iterations, not a shorter step
     trajectory = results['trajectory']
     assert trajectory.engine == 'lammps-reaxff' and trajectory.get_array('steps').tolist() == [0, 10]
     assert results['charges'].get_array('charges').shape == (2, 102) and results['integrity']['summary']['intact']

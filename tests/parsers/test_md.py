@@ -21,16 +21,22 @@ def parse(computer, case):
     return outputs, calcfunction
 
 
+def parse_checked(computer, case):
+    """Parse a case and check the job's exit code against the case's expectation; return outputs and the case."""
+    _, inputs, expected = fixture(case)
+    outputs, calcfunction = parse(computer, case)
+    status = 0 if expected['exit_code'] is None else MdCalculation.exit_codes[expected['exit_code']].status
+    assert calcfunction.exit_status == status, calcfunction.exit_message
+    return outputs, inputs, expected
+
+
 def walk_outputs(outputs, walk):
     return outputs if walk['name'] is None else outputs['walks'][walk['name']]
 
 
 @pytest.mark.parametrize('case', CASES)
 def test_parser_gives_each_walk_its_nodes_and_the_exit_code(aiida_localhost, case):
-    _, inputs, expected = fixture(case)
-    outputs, calcfunction = parse(aiida_localhost, case)
-    status = 0 if expected['exit_code'] is None else MdCalculation.exit_codes[expected['exit_code']].status
-    assert calcfunction.exit_status == status, calcfunction.exit_message
+    outputs, inputs, expected = parse_checked(aiida_localhost, case)
     result = outputs['result'].get_dict()
     for walk, wanted in zip(inputs['walks'], expected['walks']):
         reported = next(entry for entry in result['walks'] if entry['index'] == wanted['index'])

@@ -3,20 +3,14 @@
 import numpy as np
 import pytest
 
-from aiida_mofal.calculations.md import MdCalculation
-
-from .md_nodes import fixture
-from .test_md import parse, walk_outputs
+from .test_md import parse, parse_checked, walk_outputs
 
 CASES = ['reaxff/finished', 'reaxff/lost_atoms', 'reaxff/qeq_not_converged']
 
 
 @pytest.mark.parametrize('case', CASES)
 def test_exit_code_and_walk_statuses(aiida_localhost, case):
-    _, inputs, expected = fixture(case)
-    outputs, calcfunction = parse(aiida_localhost, case)
-    status = 0 if expected['exit_code'] is None else MdCalculation.exit_codes[expected['exit_code']].status
-    assert calcfunction.exit_status == status, calcfunction.exit_message
+    outputs, inputs, expected = parse_checked(aiida_localhost, case)
     statuses = [walk['status'] for walk in outputs['result']['walks']]
     assert statuses == [walk['status'] for walk in expected['walks']]
     for walk, wanted in zip(inputs['walks'], expected['walks']):
