@@ -1,38 +1,72 @@
-"""``mofal.md``: molecular dynamics with a MACE model as a remote job, and its parser.
+"""``mofal.md``: molecular dynamics as one remote job — one or several walks, MACE or ReaxFF.
 
-One protocol (:mod:`aiida_mofal.md.protocol`), three engines:
+One protocol (:mod:`aiida_mofal.md.protocol`), four engines:
 
-* ``ase`` and ``lammps-python`` -- ``scripts/md_run.py`` runs with a ``python-mace`` code (a Python with mace-torch,
-  ASE and, for ``lammps-python``, LAMMPS' Python module): CPU or GPU, anywhere;
+* ``ase`` and ``lammps-python`` -- MACE; ``scripts/md_run.py`` runs with a ``python-mace`` code (a Python with
+  mace-torch, ASE and, for ``lammps-python``, LAMMPS' Python module): CPU or GPU, anywhere;
+* ``lammps-reaxff`` -- ReaxFF + QEq in LAMMPS' Python module, the same script (no torch, no MACE), inputs
+  ``force_field`` (a ReaxFF ``ffield``), optional ``control`` and ``reaxff`` (QEq, minimisation);
 * ``lammps-mliap`` -- a LAMMPS executable built with KOKKOS + ML-IAP + PYTHON runs the generated input
-  (:mod:`aiida_mofal.md.lammps_input`) with ``pair_style mliap unified``: the GPU production route. It needs the
-  model exported to ML-IAP form (``mace_create_lammps_model model --format mliap``) as input ``mliap_model``.
+  (:mod:`aiida_mofal.md.mliap`) with ``pair_style mliap unified``: the GPU production route. It needs the model
+  exported to ML-IAP form (``mace_create_lammps_model model --format mliap``) as input ``mliap_model``.
 
-The parser turns the run into a ``mofal.trajectory`` node (frames + thermodynamics), the final structure, the restart
-state and the integrity record (non-metal bonds broken/formed, :mod:`aiida_mofal.analysis.integrity`); failures that a
-work chain can fix (blow-up, lost atoms, walltime) keep these outputs and set their own exit code.
+A job runs one walk (inputs ``structure``, ``settings``, ``restart``; outputs ``trajectory``, ``structure``, ...) or
+several walks of one model one after the other (input namespace ``walks.<name>`` with ``structure``, ``settings``,
+``restart``, ``index``; outputs ``walks.<name>.trajectory``, ...), paying the interpreter, imports and model load once.
+Each walk's trajectory carries its ``walk`` index, ``seed`` and first-stage targets as attributes: code reads those,
+never the link label. The script imports the pure modules shipped beside it as package ``mofal_md``
+(:data:`SHIPPED_MODULES`), so the remote needs no aiida-mofal. The parser is :mod:`aiida_mofal.calculations.parsers.md`.
 """
 
 from __future__ import annotations
 
-import io
-import json
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob
-from aiida.parsers import Parser
 
 from aiida_mofal.data.mace_model import MaceModelData
 from aiida_mofal.data.trajectory import MdTrajectoryData
-from aiida_mofal.md.protocol import max_temperature, validate_md_settings
+from aiida_mofal.md import dynamics, job, lammps, mliap, reaxff, schedule, torchscript, units
+from aiida_mofal.md.protocol import validate_md_settings
 
-__all__ = ['ENGINES', 'MdCalculation', 'MdParser', 'check_md_inputs']
+__all__ = [
+    'ENGINES',
+    'SHIPPED_MODULES',
+    'MdCalculation',
+    'check_md_inputs',
+    'ship_driver',
+    'walk_attributes',
+    'walks_of',
+]
 
-SCRIPT = Path(__file__).parent / 'scripts' / 'md_run.py'
-ENGINES = ('ase', 'lammps-python', 'lammps-mliap')
+SCRIPTS = Path(__file__).parent / 'scripts'
+SCRIPT = SCRIPTS / 'md_run.py'
+ENGINES = ('ase', 'lammps-python', 'lammps-reaxff', 'lammps-mliap')
+SHIPPED_MODULES = {
+    'md_lammps.py': SCRIPTS / 'md_lammps.py',
+    **{f'mofal_md/{module.__name__.rsplit(".", 1)[1]}.py': Path(module.__file__)
+       for module in (dynamics, lammps, reaxff, schedule, torchscript, units)},
+}  # fmt: skip
+"""What travels beside ``md_run.py``: its LAMMPS engines and the pure MD modules, as the package ``mofal_md``."""
+
+
+def ship_driver(directory: str | Path) -> None:
+    """Copy ``md_run.py``, its LAMMPS engines and the pure MD modules (as the package ``mofal_md``) into ``directory``.
+
+    What a job's working directory holds besides its inputs; the driver then needs no aiida-mofal.
+    """
+    directory = Path(directory)
+    (directory / 'mofal_md').mkdir(parents=True, exist_ok=True)
+    (directory / 'mofal_md' / '__init__.py').write_text(
+        '"""Pure MD modules of aiida-mofal, shipped beside md_run.py."""\n'
+    )
+    for name, source in {SCRIPT.name: SCRIPT, **SHIPPED_MODULES}.items():
+        shutil.copyfile(source, directory / name)
 
 
 def check_md_inputs(structure: orm.StructureData, model: MaceModelData, settings: dict, engine: str) -> dict:
@@ -45,13 +79,14 @@ def check_md_inputs(structure: orm.StructureData, model: MaceModelData, settings
         raise ValueError(f'unknown MD engine {engine!r}; choose one of {", ".join(ENGINES)}')
     settings = validate_md_settings(settings)
     atoms = structure.get_ase()
-    missing = sorted(set(atoms.get_chemical_symbols()) - set(model.elements))
-    if missing:
-        raise ValueError(
-            f'structure {structure.pk or "(unstored)"} contains {", ".join(missing)}, which MACE model '
-            f'{model.pk or "(unstored)"} (elements {", ".join(model.elements)}) cannot describe; use a model trained '
-            'on these elements.'
-        )
+    if model is not None:
+        missing = sorted(set(atoms.get_chemical_symbols()) - set(model.elements))
+        if missing:
+            raise ValueError(
+                f'structure {structure.pk or "(unstored)"} contains {", ".join(missing)}, which MACE model '
+                f'{model.pk or "(unstored)"} (elements {", ".join(model.elements)}) cannot describe; use a model '
+                'trained on these elements.'
+            )
     if not atoms.pbc.all():
         raise ValueError('MD here runs periodic cells only: the structure must have pbc=(True, True, True)')
     if np.linalg.det(atoms.cell.array) <= 0:
@@ -62,66 +97,107 @@ def check_md_inputs(structure: orm.StructureData, model: MaceModelData, settings
     return settings
 
 
-class MdCalculation(CalcJob):
-    """Run MD of one structure with one MACE model and return the frames, thermodynamics and integrity record."""
+WALK_KEYS = {'structure', 'settings', 'restart', 'index'}
 
-    CONFIG = 'md_input.json'
-    STRUCTURE = 'structure.extxyz'
+
+def _index(walk) -> int:
+    return int(walk['index'].value) if 'index' in walk else -1
+
+
+def walks_of(inputs) -> list[dict]:
+    """Return the walks of a job's inputs, in the order the script runs them.
+
+    One dict per walk with ``name`` (``None`` for the single walk of top-level inputs), ``index``, ``directory``,
+    ``structure``, ``settings`` (a validated dict, or ``None`` for a ReaxFF minimisation only) and ``restart``.
+    """
+    specs = []
+    if 'walks' in inputs and inputs['walks']:
+        for name, walk in inputs['walks'].items():
+            unknown = sorted(set(walk) - WALK_KEYS) if isinstance(walk, Mapping) else ['(not a namespace)']
+            if unknown or 'structure' not in walk:
+                raise ValueError(f'walks.{name} needs a structure and takes only {sorted(WALK_KEYS)}; got {unknown}')
+        names = sorted(inputs['walks'], key=lambda name: (_index(inputs['walks'][name]), name))
+        specs = [(name, inputs['walks'][name]) for name in names]
+    elif 'structure' in inputs:
+        specs = [(None, inputs)]
+    walks = []
+    for position, (name, walk) in enumerate(specs):
+        settings = walk['settings'] if 'settings' in walk else None
+        walks.append({
+            'name': name,
+            'index': position if _index(walk) < 0 else _index(walk),
+            'directory': job.walk_directory(position),
+            'structure': walk['structure'],
+            'settings': None if settings is None else validate_md_settings(settings.get_dict()),
+            'restart': walk['restart'] if 'restart' in walk else None,
+        })  # fmt: skip
+    return walks
+
+
+class MdCalculation(CalcJob):
+    """Run MD walks of one model (MACE or ReaxFF) in one job; return frames, thermodynamics and integrity records."""
+
     MODEL = 'model.model'
+    COMPILED_MODEL = 'model.pt'
     RESULT = 'md_result.json'
-    RESTART = 'restart.npz'
-    TRAJECTORY = 'trajectory.npz'
-    THERMO = 'thermo.npz'
     STDOUT = 'md.out'
     STDERR = 'md.err'
     MLIAP_INPUT = 'in.lammps'
     MLIAP_DATA = 'structure.data'
     MLIAP_MODEL = 'model-mliap_lammps.pt'
+    WALK_FILES = ('trajectory.npz', 'thermo.npz', 'restart.npz')
 
     @classmethod
     def define(cls, spec):
         """Define inputs, outputs and exit codes."""
         super().define(spec)
-        spec.input('structure', valid_type=orm.StructureData, help='The starting (periodic) structure.')
-        spec.input('model', valid_type=MaceModelData, help='The MACE model that gives energies, forces, stress.')
-        spec.input(
-            'settings',
-            valid_type=orm.Dict,
-            help='The MD protocol (aiida_mofal.md.protocol): ensemble, schedule, timestep, dump interval, seed.',
+        walk_ports = (
+            ('structure', orm.StructureData, 'The starting (periodic) structure.'),
+            ('settings', orm.Dict, 'The MD protocol (aiida_mofal.md.protocol); absent: a ReaxFF minimisation only.'),
+            ('restart', orm.SinglefileData, 'restart.npz of a previous run; settings must be the remaining part '
+                                            '(aiida_mofal.md.protocol.remaining_settings).'),
+        )  # fmt: skip
+        for name, valid_type, help_text in walk_ports:
+            spec.input(name, valid_type=valid_type, required=False, help=f'Single walk: {help_text}')
+        spec.input_namespace(
+            'walks',
+            dynamic=True,
+            required=False,
+            valid_type=(orm.StructureData, orm.Dict, orm.SinglefileData, orm.Int),
+            help='Several walks: walks.<name>.structure, .settings, .restart (as the single-walk inputs) and .index '
+            '(the walk index recorded in its outputs).',
         )
+        spec.input('model', valid_type=MaceModelData, required=False, help='MACE model (engines ase, lammps-*).')
         spec.input(
-            'engine',
-            valid_type=orm.Str,
-            default=lambda: orm.Str('ase'),
-            help=f'MD engine: {", ".join(ENGINES)}.',
-        )
-        spec.input(
-            'device', valid_type=orm.Str, default=lambda: orm.Str('cpu'), help='torch device of MACE: cpu or cuda.'
-        )
-        spec.input(
-            'restart',
+            'compiled_model',
             valid_type=orm.SinglefileData,
             required=False,
-            help='restart.npz of a previous run (positions, cell, velocities); the settings must be the remaining '
-            'part of the schedule (aiida_mofal.md.protocol.remaining_settings).',
+            help='TorchScript archive of `model` (aiida_mofal.calculations.torchscript): the job then never imports '
+            'mace-torch, which saves most of its start-up.',
         )
-        spec.input(
-            'mliap_model',
-            valid_type=orm.SinglefileData,
-            required=False,
-            help='lammps-mliap only: the model exported with `mace_create_lammps_model MODEL --format mliap`.',
-        )
+        spec.input('force_field', valid_type=orm.SinglefileData, required=False, help='lammps-reaxff: the ffield.')
+        spec.input('control', valid_type=orm.SinglefileData, required=False, help='lammps-reaxff: control file.')
+        spec.input('reaxff', valid_type=orm.Dict, required=False, help='lammps-reaxff: qeq and minimize parameters.')
+        spec.input('engine', valid_type=orm.Str, default=lambda: orm.Str('ase'), help=f'One of {", ".join(ENGINES)}.')
+        spec.input('device', valid_type=orm.Str, default=lambda: orm.Str('cpu'), help='torch device: cpu or cuda.')
+        spec.input('mliap_model', valid_type=orm.SinglefileData, required=False, help='lammps-mliap: ML-IAP model.')
         spec.inputs.validator = cls.validate_inputs
         options = spec.inputs['metadata']['options']
         options['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
         options['withmpi'].default = False
         options['parser_name'].default = 'mofal.md'
 
-        spec.output('trajectory', valid_type=MdTrajectoryData, required=False, help='Frames and thermodynamics.')
-        spec.output('structure', valid_type=orm.StructureData, required=False, help='The last frame.')
-        spec.output('restart', valid_type=orm.SinglefileData, required=False, help='The last good state.')
-        spec.output('integrity', valid_type=orm.Dict, required=False, help='Non-metal bonds broken/formed per frame.')
-        spec.output('result', valid_type=orm.Dict, required=False, help='Status, completed steps and timings.')
+        outputs = (
+            ('trajectory', MdTrajectoryData, 'Frames and thermodynamics.'),
+            ('structure', orm.StructureData, 'The last frame.'),
+            ('restart', orm.SinglefileData, 'The last good state.'),
+            ('integrity', orm.Dict, 'Non-metal bonds broken/formed per frame.'),
+            ('charges', orm.ArrayData, 'lammps-reaxff: QEq charges (e) of every frame.'),
+        )
+        spec.output_namespace('walks', dynamic=True, help='Per walk (input walks.<name>): the outputs below.')
+        for name, valid_type, help_text in outputs:
+            spec.output(name, valid_type=valid_type, required=False, help=help_text)
+        spec.output('result', valid_type=orm.Dict, required=False, help='Status, completed steps, timings per walk.')
 
         spec.exit_code(300, 'ERROR_NO_RESULT', message='the MD script wrote no md_result.json: {reason}')
         spec.exit_code(301, 'ERROR_SCRIPT_FAILED', message='the MD script failed: {reason}')
@@ -130,6 +206,7 @@ class MdCalculation(CalcJob):
             310, 'ERROR_BLOWUP', message='the integration blew up (timestep too long or bad model?): {reason}'
         )
         spec.exit_code(311, 'ERROR_LOST_ATOMS', message='LAMMPS lost atoms (the integration blew up): {reason}')
+        spec.exit_code(312, 'ERROR_QEQ_NOT_CONVERGED', message='the ReaxFF charges (QEq) did not converge: {reason}')
         spec.exit_code(
             320, 'ERROR_NAN_IN_MODEL', message='the MACE model returned NaN/inf for a sane structure: {reason}'
         )
@@ -138,14 +215,30 @@ class MdCalculation(CalcJob):
 
     @staticmethod
     def validate_inputs(value, _):
-        """Check settings, engine, elements and cell before submission."""
+        """Check engine, potential, settings, elements and cells of every walk before submission."""
+        engine = value['engine'].value
+        if 'walks' in value and value['walks'] and 'structure' in value:
+            return 'give either `structure`/`settings`/`restart` (one walk) or the namespace `walks`, not both'
         try:
-            check_md_inputs(value['structure'], value['model'], value['settings'].get_dict(), value['engine'].value)
+            walks = walks_of(value)
+            if not walks:
+                return 'no walk: give `structure` and `settings`, or the namespace `walks`'
+            if engine == 'lammps-reaxff':
+                from aiida_mofal.calculations.reaxff import check_reaxff_inputs
+
+                check_reaxff_inputs(value, walks)
+            elif 'model' not in value:
+                return f'engine {engine} needs input `model` (a mofal.mace_model)'
+            for walk in walks:
+                if walk['settings'] is None and engine != 'lammps-reaxff':
+                    return f'walk {walk["index"]} has no settings; only lammps-reaxff may minimise without MD'
+                if walk['settings'] is not None:
+                    check_md_inputs(walk['structure'], value.get('model'), walk['settings'], engine)
         except ValueError as exception:
             return str(exception)
-        if value['engine'].value == 'lammps-mliap' and 'mliap_model' not in value:
+        if engine == 'lammps-mliap' and ('mliap_model' not in value or len(walks) > 1):
             return (
-                'engine lammps-mliap needs input `mliap_model`: export the model with '
+                'engine lammps-mliap runs one walk and needs input `mliap_model`: export the model with '
                 '`mace_create_lammps_model MODEL --format mliap` (needs cuequivariance-torch) and pass the '
                 '*-mliap_lammps.pt file as a SinglefileData'
             )
@@ -154,178 +247,85 @@ class MdCalculation(CalcJob):
         return None
 
     def prepare_for_submission(self, folder):
-        """Write the input file and structure, copy model (and restart), and run the script or LAMMPS."""
-        settings = validate_md_settings(self.inputs.settings.get_dict())
+        """Write the walks' structures and the configuration, ship the script and its modules, copy the inputs."""
         engine = self.inputs.engine.value
-        atoms = self.inputs.structure.get_ase()
+        walks = walks_of(self.inputs)
         if engine == 'lammps-mliap':
-            return self._prepare_mliap(folder, settings, atoms)
-        from ase.io import write
+            return self._prepare_mliap(folder, walks[0])
+        local_copy_list, config = [], {'walltime_seconds': self.inputs.metadata.options.get('max_wallclock_seconds')}
+        for walk in walks:
+            if walk['restart'] is not None:
+                target = f'{walk["directory"]}/{job.RESTART}'
+                local_copy_list.append((walk['restart'].uuid, walk['restart'].filename, target))
+        if engine == 'lammps-reaxff':
+            from aiida_mofal.calculations.reaxff import reaxff_config
 
-        buffer = io.StringIO()
-        write(buffer, atoms, format='extxyz')
-        with folder.open(self.STRUCTURE, 'w') as handle:
-            handle.write(buffer.getvalue())
-        walltime = self.inputs.metadata.options.get('max_wallclock_seconds')
-        config = {
-            'engine': engine,
-            'settings': settings,
-            'model_file': self.MODEL,
-            'dtype': self.inputs.model.base.attributes.get('dtype'),
-            'device': self.inputs.device.value,
-            'structure_file': self.STRUCTURE,
-            'restart_file': self.RESTART if 'restart' in self.inputs else None,
-            'walltime_seconds': walltime,
-            'torch_threads': self.inputs.metadata.options.resources.get('num_cores_per_mpiproc'),
-            'max_temperature': max_temperature(settings),
-        }
-        with folder.open(self.CONFIG, 'w') as handle:
-            json.dump(config, handle, indent=1)
-        folder.insert_path(str(SCRIPT), SCRIPT.name)
-        local_copy_list = [(self.inputs.model.uuid, self.inputs.model.FILENAME, self.MODEL)]
-        if 'restart' in self.inputs:
-            restart = self.inputs.restart
-            local_copy_list.append((restart.uuid, restart.filename, self.RESTART))
+            extra, copies = reaxff_config(self.inputs)
+            config['reaxff'] = extra
+            local_copy_list += copies
+        else:
+            model = self.inputs.model
+            compiled = self.inputs.get('compiled_model')
+            if compiled is not None:
+                local_copy_list.append((compiled.uuid, compiled.filename, self.COMPILED_MODEL))
+            else:
+                local_copy_list.append((model.uuid, model.FILENAME, self.MODEL))
+            config.update(
+                model_file=self.MODEL if compiled is None else self.COMPILED_MODEL,
+                model_format='mace' if compiled is None else 'torchscript',
+                dtype=model.base.attributes.get('dtype'),
+                device=self.inputs.device.value,
+                torch_threads=self.inputs.metadata.options.resources.get('num_cores_per_mpiproc'),
+            )
+        specs = [
+            {**walk, 'atoms': walk['structure'].get_ase(), 'restart': walk['restart'] is not None} for walk in walks
+        ]
+        job.write_job(folder.abspath, engine, specs, **config)
+        ship_driver(folder.abspath)
+        calcinfo = self._calcinfo([SCRIPT.name, job.CONFIG], local_copy_list)
+        calcinfo.retrieve_list = [self.RESULT, self.STDOUT, self.STDERR]
+        calcinfo.retrieve_temporary_list = [(f'walk_*/{name}', '.', 2) for name in self.WALK_FILES]
+        return calcinfo
 
+    def _calcinfo(self, arguments: list[str], local_copy_list: list) -> datastructures.CalcInfo:
         codeinfo = datastructures.CodeInfo()
         codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = [SCRIPT.name, self.CONFIG]
+        codeinfo.cmdline_params = arguments
         codeinfo.stdout_name = self.STDOUT
         codeinfo.stderr_name = self.STDERR
-
         calcinfo = datastructures.CalcInfo()
         calcinfo.codes_info = [codeinfo]
         calcinfo.local_copy_list = local_copy_list
-        calcinfo.retrieve_list = [self.RESULT, self.STDOUT, self.STDERR]
-        calcinfo.retrieve_temporary_list = [self.TRAJECTORY, self.THERMO, self.RESTART]
         return calcinfo
 
-    def _prepare_mliap(self, folder, settings: dict, atoms):
-        from aiida_mofal.md import lammps_input
-
-        elements = sorted(set(atoms.get_chemical_symbols()), key=lambda s: atoms.get_chemical_symbols().index(s))
+    def _prepare_mliap(self, folder, walk: dict):
+        atoms = walk['structure'].get_ase()
+        symbols = atoms.get_chemical_symbols()
+        elements = sorted(set(symbols), key=symbols.index)
+        masses = [float(atoms.get_masses()[symbols.index(symbol)]) for symbol in elements]
         with folder.open(self.MLIAP_DATA, 'w') as handle:
-            handle.write(lammps_input.lammps_data(atoms, elements))
+            handle.write(lammps.lammps_data(atoms, elements, masses))
         with folder.open(self.MLIAP_INPUT, 'w') as handle:
-            handle.write(
-                lammps_input.mliap_input(
-                    settings, elements=elements, masses=lammps_input.element_masses(elements),
-                    data_file=self.MLIAP_DATA, model_file=self.MLIAP_MODEL,
-                )
-            )  # fmt: skip
+            handle.write(mliap.mliap_input(walk['settings'], elements=elements, data_file=self.MLIAP_DATA,
+                                           model_file=self.MLIAP_MODEL))  # fmt: skip
         model = self.inputs.mliap_model
-        codeinfo = datastructures.CodeInfo()
-        codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = [*lammps_input.KOKKOS_GPU_ARGS, '-in', self.MLIAP_INPUT]
-        codeinfo.stdout_name = self.STDOUT
-        codeinfo.stderr_name = self.STDERR
-        calcinfo = datastructures.CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.local_copy_list = [(model.uuid, model.filename, self.MLIAP_MODEL)]
+        calcinfo = self._calcinfo(
+            [*mliap.KOKKOS_GPU_ARGS, '-in', self.MLIAP_INPUT], [(model.uuid, model.filename, self.MLIAP_MODEL)]
+        )
         calcinfo.retrieve_list = [self.STDOUT, self.STDERR]
-        calcinfo.retrieve_temporary_list = [lammps_input.DUMP_FILE, lammps_input.FRAMES_FILE, lammps_input.THERMO_FILE]
+        calcinfo.retrieve_temporary_list = [mliap.DUMP_FILE, mliap.FRAMES_FILE, mliap.THERMO_FILE]
         return calcinfo
 
 
-class MdParser(Parser):
-    """Turn the files of ``md_run.py`` into trajectory, structure, restart, integrity and result nodes."""
-
-    def parse(self, **kwargs):
-        """Parse one MD run; failures that a work chain can fix keep their outputs and set an exit code."""
-        calc = MdCalculation
-        if self.node.inputs.engine.value == 'lammps-mliap':
-            return self._parse_mliap(Path(kwargs.get('retrieved_temporary_folder') or '.'))
-        names = self.retrieved.base.repository.list_object_names()
-        if calc.RESULT not in names:
-            return self.exit_codes.ERROR_NO_RESULT.format(reason=self._stderr_tail())
-        result = json.loads(self.retrieved.base.repository.get_object_content(calc.RESULT))
-        if result['status'] == 'error':
-            lines = [line for line in result.get('message', '').splitlines() if line.strip()]
-            return self.exit_codes.ERROR_SCRIPT_FAILED.format(reason=lines[-1] if lines else 'unknown error')
-        temporary = Path(kwargs.get('retrieved_temporary_folder') or '.')
-        settings = validate_md_settings(self.node.inputs.settings.get_dict())
-        total = sum(stage['steps'] for stage in settings['schedule'])
-        self.out('result', orm.Dict({**result, 'total_steps': total}))
-        if (temporary / calc.RESTART).is_file():
-            self.out('restart', orm.SinglefileData(temporary / calc.RESTART, filename=calc.RESTART))
-        if not (temporary / calc.TRAJECTORY).is_file():
-            return self.exit_codes.ERROR_NO_FRAMES
-        trajectory = MdTrajectoryData.from_files(
-            temporary / calc.TRAJECTORY,
-            temporary / calc.THERMO,
-            engine=self.node.inputs.engine.value,
-            timestep=settings['timestep'],
-            ensemble=settings['ensemble'],
-            extra_attributes={
-                'status': result['status'],
-                'completed_steps': int(result['completed_steps']),
-                'completed_time': float(result.get('completed_time', 0.0)),
-                'total_steps': total,
-                'protocol': settings.get('protocol'),
-            },
-        )
-        self.out('trajectory', trajectory)
-        self.out('structure', trajectory.get_structure(-1))
-        exit_code, integrity = self._integrity(trajectory, settings)
-        if integrity is not None:
-            self.out('integrity', integrity)
-        status, message = result['status'], result.get('message', '')
-        if status == 'blowup':
-            return self.exit_codes.ERROR_BLOWUP.format(reason=message)
-        if status == 'lost_atoms':
-            return self.exit_codes.ERROR_LOST_ATOMS.format(reason=message)
-        if status == 'nan':
-            return self.exit_codes.ERROR_NAN_IN_MODEL.format(reason=message)
-        if exit_code is not None:
-            return exit_code
-        if status == 'walltime':
-            return self.exit_codes.ERROR_OUT_OF_WALLTIME.format(step=result['completed_steps'], total=total)
-        return None
-
-    def _integrity(self, trajectory: MdTrajectoryData, settings: dict):
-        """Return (exit code or None, integrity Dict) from the bond graph of the input structure."""
-        from aiida_mofal.analysis.integrity import bond_changes, failure_reason
-
-        reference = self.node.inputs.structure.get_ase()
-        record = bond_changes(
-            reference, trajectory.get_array('positions'), trajectory.get_array('cells'), list_frames=False
-        )
-        record['steps'] = trajectory.get_array('steps').tolist()
-        reason = failure_reason(record) if settings['fail_on_broken_bonds'] else None
-        record['failed'] = reason is not None
-        record['failure_reason'] = reason
-        exit_code = self.exit_codes.ERROR_BROKEN_BONDS.format(reason=reason) if reason else None
-        return exit_code, orm.Dict(record)
-
-    def _stderr_tail(self) -> str:
-        names = self.retrieved.base.repository.list_object_names()
-        if MdCalculation.STDERR not in names:
-            return 'no output and no error message'
-        content = self.retrieved.base.repository.get_object_content(MdCalculation.STDERR)
-        lines = [line for line in content.splitlines() if line.strip()]
-        return lines[-1] if lines else 'no output and no error message'
-
-    def _parse_mliap(self, temporary: Path):
-        from aiida_mofal.md import lammps_input
-
-        dump, thermo = temporary / lammps_input.DUMP_FILE, temporary / lammps_input.THERMO_FILE
-        if not dump.is_file():
-            return self.exit_codes.ERROR_NO_RESULT.format(reason=self._stderr_tail())
-        settings = validate_md_settings(self.node.inputs.settings.get_dict())
-        atoms = self.node.inputs.structure.get_ase()
-        frames = lammps_input.read_dump(dump, settings, cell=atoms.cell.array)
-        thermo_arrays = lammps_input.read_thermo(thermo) if thermo.is_file() else {}
-        trajectory = MdTrajectoryData(
-            frames,
-            thermo_arrays,
-            numbers=atoms.numbers,
-            pbc=atoms.pbc,
-            engine='lammps-mliap',
-            timestep=settings['timestep'],
-            ensemble=settings['ensemble'],
-        )
-        self.out('trajectory', trajectory)
-        self.out('structure', trajectory.get_structure(-1))
-        exit_code, integrity = self._integrity(trajectory, settings)
-        self.out('integrity', integrity)
-        return exit_code
+def walk_attributes(walk: dict) -> dict:
+    """Return what a walk's trajectory records about the walk: index, seed, first-stage targets, protocol."""
+    settings = walk['settings'] or {}
+    first = (settings.get('schedule') or [{}])[0]
+    return {
+        'walk': walk['index'],
+        'seed': settings.get('seed'),
+        'temperature': first.get('temperature'),
+        'pressure': first.get('pressure'),
+        'protocol': settings.get('protocol'),
+        'total_steps': schedule.total_steps(settings) if settings else 0,
+    }

@@ -1,109 +1,47 @@
-"""MD with MACE that survives what MD really does: blow-ups, lost atoms, walltime; one trajectory for the whole run."""
+"""MD that survives what MD really does (blow-ups, lost atoms, walltime), walk by walk; one trajectory per walk."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from aiida import orm
-from aiida.common import AttributeDict
-from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, calcfunction, process_handler, while_
+from aiida.common import AttributeDict, LinkType
+from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
 
-from aiida_mofal.calculations.md import ENGINES, MdCalculation, check_md_inputs
+from aiida_mofal.calculations.md import ENGINES, MdCalculation, check_md_inputs, walks_of
+from aiida_mofal.calculations.md_segments import join_trajectories
 from aiida_mofal.data.mace_model import MaceModelData
-from aiida_mofal.data.trajectory import FRAME_ARRAYS, MdTrajectoryData
-from aiida_mofal.md.protocol import load_md_settings, remaining_settings, validate_md_settings
+from aiida_mofal.data.trajectory import MdTrajectoryData
+from aiida_mofal.md.protocol import load_md_settings, remaining_settings
 
-__all__ = ('MdBaseWorkChain', 'join_trajectories')
+__all__ = ('MdBaseWorkChain',)
 
-
-@calcfunction
-def join_trajectories(structure: orm.StructureData, settings: orm.Dict, **segments: MdTrajectoryData) -> dict:
-    """Join the segments of one restarted run (``segment_0``, ``segment_1``, ...) into one trajectory + integrity.
-
-    Segment ``k`` continued from the last good state of segment ``k-1``: its steps and times are shifted by the
-    steps and time completed before it, and its first frame is dropped when it repeats the previous last frame.
-    """
-    from aiida_mofal.analysis.integrity import bond_changes, failure_reason
-
-    ordered = [segments[key] for key in sorted(segments, key=lambda name: int(name.rsplit('_', 1)[1]))]
-    arrays: dict[str, list[np.ndarray]] = {key: [] for key in FRAME_ARRAYS}
-    thermo: dict[str, list[np.ndarray]] = {}
-    step_offset, time_offset, last_step = 0, 0.0, None
-    for segment in ordered:
-        frames = {key: segment.get_array(key) for key in segment.get_arraynames()}
-        steps = frames['steps'] + step_offset
-        keep = np.ones(len(steps), dtype=bool)
-        if last_step is not None and len(steps) and steps[0] == last_step:
-            keep[0] = False
-        for key in FRAME_ARRAYS:
-            if key in frames:
-                value = frames[key][keep]
-                if key == 'steps':
-                    value = steps[keep]
-                elif key == 'times':
-                    value = value + time_offset
-                arrays[key].append(value)
-        segment_thermo = segment.get_thermo()
-        if segment_thermo:
-            keep_thermo = np.ones(len(segment_thermo['step']), dtype=bool)
-            previous = thermo['step'][-1] if thermo else ()
-            if len(previous) and len(keep_thermo) and segment_thermo['step'][0] + step_offset == previous[-1]:
-                keep_thermo[0] = False
-            for key, value in segment_thermo.items():
-                value = value[keep_thermo]
-                if key == 'step':
-                    value = value + step_offset
-                elif key == 'time':
-                    value = value + time_offset
-                thermo.setdefault(key, []).append(value)
-        if len(steps):
-            last_step = int(steps[keep][-1]) if keep.any() else last_step
-        step_offset += int(segment.base.attributes.get('completed_steps', 0))
-        time_offset += float(segment.base.attributes.get('completed_time', 0.0))
-    joined = {key: np.concatenate(value) for key, value in arrays.items() if value}
-    first = ordered[0]
-    trajectory = MdTrajectoryData(
-        joined,
-        {key: np.concatenate(value) for key, value in thermo.items()},
-        numbers=first.numbers,
-        pbc=first.pbc,
-        engine=first.engine,
-        timestep=first.base.attributes.get('timestep', None),
-        ensemble=first.base.attributes.get('ensemble', ''),
-        extra_attributes={
-            'segments': len(ordered),
-            'completed_steps': step_offset,
-            'completed_time': time_offset,
-            'status': ordered[-1].base.attributes.get('status', None),
-            'protocol': first.base.attributes.get('protocol', None),
-        },
-    )
-    record = bond_changes(structure.get_ase(), joined['positions'], joined['cells'], list_frames=False)
-    record['steps'] = joined['steps'].tolist()
-    reason = failure_reason(record) if settings['fail_on_broken_bonds'] else None
-    record['failed'] = reason is not None
-    record['failure_reason'] = reason
-    return {'trajectory': trajectory, 'integrity': orm.Dict(record)}
+WALK_OUTPUTS = ('trajectory', 'structure', 'integrity', 'restart', 'charges')
+UNRECOVERABLE = {'nan': 'ERROR_NAN_IN_MODEL', 'broken_bonds': 'ERROR_BROKEN_BONDS'}
 
 
 class MdBaseWorkChain(BaseRestartWorkChain):
-    """Run an ``MdCalculation`` to the end of its protocol, restarting it when it fails in a way that can be fixed.
+    """Run the walks of an ``MdCalculation`` to the end of their protocols, continuing each walk that can be fixed.
 
-    Handlers, each naming the error it fixes:
+    One job runs every unfinished walk; after it, each walk is continued on its own (a finished walk is never run
+    again). Handlers, each naming the job's exit code it fixes (the most severe of its walks'), treat every walk:
 
-    * ``handle_blowup`` (310 blow-up, 311 lost atoms): halve the timestep (and double the steps, so simulated time and
-      ramp rates stay those of the protocol) and continue from the last good state; after ``max_halvings`` halvings
-      give up (``ERROR_BLOWUP_UNRECOVERABLE``).
-    * ``handle_out_of_walltime`` (400): continue the rest of the schedule from the last good state.
-    * ``handle_nan_in_model`` (320): a NaN from the model for a sane structure is not fixed by a restart: stop with
-      ``ERROR_NAN_IN_MODEL`` (retrain or check the model).
-    * ``handle_broken_bonds`` (330): the protocol forbids broken linkers: stop with ``ERROR_BROKEN_BONDS``.
+    * ``handle_blowup`` (310 blow-up, 311 lost atoms): the walks that blew up get half the timestep (and twice the
+      steps, so simulated time and ramp rates stay those of the protocol) and continue from their last good state;
+      after ``max_halvings`` halvings a walk is given up (``ERROR_BLOWUP_UNRECOVERABLE`` at the end).
+    * ``handle_out_of_walltime`` (400): the unfinished walks continue the rest of their schedules from their last
+      good state (walks that had not started start again).
+    * ``handle_nan_in_model`` (320): a NaN from the model for a sane structure is not fixed by a restart: that walk
+      stops, the others go on, and the work chain ends with ``ERROR_NAN_IN_MODEL``.
+    * ``handle_broken_bonds`` (330): the protocol forbids broken linkers: that walk stops (its record is kept), the
+      others go on, and the work chain ends with ``ERROR_BROKEN_BONDS``.
 
-    Outputs: the ``trajectory`` of the whole run (segments joined by :func:`join_trajectories` when it restarted),
-    its ``integrity`` record, and the final ``structure``.
+    Outputs: for one walk ``trajectory`` (segments joined by
+    :func:`~aiida_mofal.calculations.md_segments.join_trajectories` when it restarted), ``integrity``, ``structure``
+    and ``restart``; for several walks the same under ``walks.<name>``, each trajectory with its ``walk`` index,
+    ``seed`` and targets in its attributes.
     """
 
     _process_class = MdCalculation
@@ -117,22 +55,25 @@ class MdBaseWorkChain(BaseRestartWorkChain):
             'max_halvings',
             valid_type=orm.Int,
             default=lambda: orm.Int(3),
-            help='How many times a blow-up may halve the timestep before the work chain gives up.',
+            help='How many times a blow-up may halve the timestep of a walk before the work chain gives it up.',
         )
-        spec.output('trajectory', valid_type=MdTrajectoryData, help='Frames and thermodynamics of the whole run.')
-        spec.output('structure', valid_type=orm.StructureData, help='The last frame.')
-        spec.output('integrity', valid_type=orm.Dict, required=False, help='Non-metal bonds broken/formed per frame.')
+        spec.input(
+            'torchscript',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(True),
+            help='Run MACE as TorchScript (compiled once per model; the jobs then skip importing mace-torch).',
+        )
+        spec.output(
+            'trajectory', valid_type=MdTrajectoryData, required=False, help='Frames and thermodynamics (one walk).'
+        )
+        spec.output('structure', valid_type=orm.StructureData, required=False, help='The last frame (one walk).')
+        spec.output('integrity', valid_type=orm.Dict, required=False, help='Bonds broken/formed per frame.')
         spec.output('restart', valid_type=orm.SinglefileData, required=False, help='The last good state.')
-        spec.outline(
-            cls.setup,
-            while_(cls.should_run_process)(
-                cls.run_process,
-                cls.inspect_process,
-            ),
-            cls.results,
-        )
+        spec.output('charges', valid_type=orm.ArrayData, required=False, help='ReaxFF: QEq charges per frame.')
+        spec.output_namespace('walks', dynamic=True, help='Several walks: the outputs above per walk.')
+        spec.outline(cls.setup, while_(cls.should_run_process)(cls.run_process, cls.inspect_process), cls.results)
         spec.exit_code(
-            310, 'ERROR_BLOWUP_UNRECOVERABLE', message='the MD still blew up after halving the timestep {count} times.'
+            310, 'ERROR_BLOWUP_UNRECOVERABLE', message='walk(s) {walks} still blew up after {count} halvings.'
         )
         spec.exit_code(320, 'ERROR_NAN_IN_MODEL', message='the MACE model returned NaN/inf: {message}')
         spec.exit_code(330, 'ERROR_BROKEN_BONDS', message='organic bonds broke and the protocol forbids it: {message}')
@@ -147,6 +88,7 @@ class MdBaseWorkChain(BaseRestartWorkChain):
         overrides: Mapping[str, Any] | None = None,
         engine: str = 'ase',
         options: Mapping[str, Any] | None = None,
+        walks: Sequence[Mapping[str, Any]] | None = None,
         **kwargs,
     ):
         """Return a builder for ``structure`` with ``model`` from an MD protocol of ``protocols/md.yaml``.
@@ -155,99 +97,206 @@ class MdBaseWorkChain(BaseRestartWorkChain):
             the whole list); validated with the inputs before anything is submitted.
         :param engine: one of ``ase``, ``lammps-python``, ``lammps-mliap``.
         :param options: CalcJob options (resources, ``max_wallclock_seconds``, ...).
+        :param walks: several walks in one job: per walk, overrides on top of ``overrides`` (e.g. ``{'seed': 3,
+            'schedule': [...]}``) and optionally its own ``structure``; walk ``i`` is ``walks.walk_i`` with index i.
         :raises ValueError: for an unknown protocol, override, engine, or inputs that cannot run.
         """
-        settings = load_md_settings(protocol, overrides)
-        if engine not in ENGINES:
-            raise ValueError(f'unknown MD engine {engine!r}; choose one of {", ".join(ENGINES)}')
-        check_md_inputs(structure, model, settings, engine)
         builder = cls.get_builder()
+        cls._set_walks(builder, structure, protocol, overrides, walks, model, engine)
         builder.md.code = code
-        builder.md.structure = structure
         builder.md.model = model
-        builder.md.settings = orm.Dict(settings)
         builder.md.engine = orm.Str(engine)
-        builder.md.metadata.options = {
-            'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1},
-            **copy.deepcopy(dict(options or {})),
-        }
+        builder.md.metadata.options = cls._options(options)
         for key, value in kwargs.items():
             setattr(builder, key, value)
         return builder
 
+    @staticmethod
+    def _options(options: Mapping[str, Any] | None) -> dict:
+        return {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, **copy.deepcopy(dict(options or {}))}
+
+    @staticmethod
+    def _set_walks(builder, structure, protocol, overrides, walks, model, engine, load=load_md_settings) -> None:
+        """Fill ``builder.md`` with one walk (no ``walks``) or the namespace ``walks``, each checked first."""
+        if engine not in ENGINES:
+            raise ValueError(f'unknown MD engine {engine!r}; choose one of {", ".join(ENGINES)}')
+        entries = [{}] if walks is None else [dict(walk) for walk in walks]
+        if not entries:
+            raise ValueError('walks is empty: give at least one walk (or None for a single walk)')
+        namespace = {}
+        for index, entry in enumerate(entries):
+            start = entry.pop('structure', structure)
+            settings = load(protocol, {**dict(overrides or {}), **entry})
+            if settings is not None:
+                check_md_inputs(start, model, settings, engine)
+            walk = {'structure': start, **({'settings': orm.Dict(settings)} if settings is not None else {})}
+            namespace[f'walk_{index}'] = {**walk, 'index': orm.Int(index)}
+        if walks is None:
+            for key, value in namespace['walk_0'].items():
+                if key != 'index':
+                    setattr(builder.md, key, value)
+        else:
+            builder.md.walks = namespace
+
     def setup(self):
-        """Copy the exposed inputs; the settings of the next run start as the protocol's."""
+        """Copy the exposed inputs and set up the state of every walk."""
         super().setup()
         self.ctx.inputs = AttributeDict(self.exposed_inputs(MdCalculation, 'md'))
-        self.ctx.settings = validate_md_settings(self.ctx.inputs.settings.get_dict())
-        self.ctx.halvings = 0
-        self.ctx.segments = []
+        walks = walks_of(self.ctx.inputs)
+        originals = {walk['name']: (self.ctx.inputs.walks[walk['name']] if walk['name'] else self.ctx.inputs)
+                     for walk in walks}  # fmt: skip
+        self.ctx.walks = [
+            {**walk, 'original_settings': originals[walk['name']].get('settings'), 'segments': [], 'last': {},
+             'halvings': 0, 'state': 'running', 'message': ''}
+            for walk in walks
+        ]  # fmt: skip
+        self.ctx.single = walks[0]['name'] is None
+        if self.inputs.torchscript.value and 'model' in self.ctx.inputs and 'compiled_model' not in self.ctx.inputs:
+            self._compile_model()
 
-    def _continue_from(self, node: orm.CalcJobNode, timestep_factor: float) -> None:
-        """Set up the next run: the rest of the schedule from the last good state of ``node``."""
-        completed = int(node.outputs.result['completed_steps']) if 'result' in node.outputs else 0
-        if 'trajectory' in node.outputs and completed > 0:
-            self.ctx.segments.append(node.outputs.trajectory)
-        if completed > 0 and 'restart' in node.outputs:
-            self.ctx.inputs.restart = node.outputs.restart
+    def _compile_model(self) -> None:
+        """Give the jobs the TorchScript form of the model; without it (a model torch cannot script) they load MACE."""
+        from aiida_mofal.calculations.torchscript import get_torchscript_model
+
+        if self.ctx.inputs.engine.value not in ('ase', 'lammps-python'):
+            return
+        try:
+            self.ctx.inputs.compiled_model = get_torchscript_model(self.ctx.inputs.model)
+        except Exception as exception:  # noqa: BLE001  (any scripting failure: fall back to the eager model)
+            self.report(f'TorchScript compilation of the model failed ({exception}); the jobs load it with mace-torch')
+
+    def run_process(self):
+        """Run one job with every unfinished walk, each from its own state."""
+        self._next_inputs()
+        return super().run_process()
+
+    def _next_inputs(self) -> None:
+        """Put every unfinished walk (structure, settings, restart, index) into the inputs of the next job."""
+        inputs = self.ctx.inputs
+        for key in ('structure', 'settings', 'restart', 'walks'):
+            inputs.pop(key, None)
+        running = [walk for walk in self.ctx.walks if walk['state'] == 'running']
+        namespace = {}
+        for walk in running:
+            ports = {'structure': walk['structure']}
+            if walk['settings'] is not None:
+                ports['settings'] = orm.Dict(walk['settings'])
+            if walk['restart'] is not None:
+                ports['restart'] = walk['restart']
+            if self.ctx.single:
+                inputs.update(ports)
+            else:
+                namespace[walk['name']] = {**ports, 'index': orm.Int(walk['index'])}
+        if namespace:
+            inputs.walks = namespace
+
+    def _walk_outputs(self, links: dict, walk: dict) -> dict:
+        """Return a walk's outputs among a job's output ``links`` (label -> node; one query per job, not per key)."""
+        prefix = '' if self.ctx.single else f'walks__{walk["name"]}__'
+        return {key: links[prefix + key] for key in WALK_OUTPUTS if prefix + key in links}
+
+    def _continue_walks(self, node: orm.CalcJobNode, blowup_factor: float = 0.5) -> ProcessHandlerReport:
+        """Update every walk of ``node`` from its status; the next job runs those that can go on."""
+        links = {link.link_label: link.node for link in node.base.links.get_outgoing(link_type=LinkType.CREATE).all()}
+        results = {walk['index']: walk for walk in links['result']['walks']} if 'result' in links else {}
+        for walk in (walk for walk in self.ctx.walks if walk['state'] == 'running'):
+            result = results.get(walk['index'], {'status': 'walltime', 'completed_steps': 0, 'message': ''})
+            outputs = self._walk_outputs(links, walk)
+            status, completed = result['status'], int(result['completed_steps'])
+            if status == 'finished':
+                walk.update(state='done', last=outputs)
+                walk['segments'].append(outputs)
+            elif status in UNRECOVERABLE:
+                walk.update(state=status, last=outputs, message=result['message'])
+                walk['segments'].append(outputs)
+            elif status in ('blowup', 'lost_atoms') and walk['halvings'] >= self.inputs.max_halvings.value:
+                walk.update(state='blowup', last=outputs, message=result['message'])
+            else:
+                walk['message'] = result['message']
+                factor = blowup_factor if status in ('blowup', 'lost_atoms') else self._timestep_factor(walk, status)
+                walk['halvings'] += int(factor < 1.0)
+                self._advance(walk, outputs, completed, factor)
+                self.report(f'walk {walk["index"]}: {status} after {completed} steps ({result["message"]}); '
+                            f'continuing with timestep {walk["settings"]["timestep"]} fs')  # fmt: skip
+        if all(walk['state'] != 'running' for walk in self.ctx.walks):
+            self.ctx.is_finished = True
+        return ProcessHandlerReport(True)
+
+    def _timestep_factor(self, walk: dict, status: str) -> float:
+        """Return the timestep factor with which a walk continues after ``status`` (1: the same timestep)."""
+        return 1.0
+
+    def _advance(self, walk: dict, outputs: dict, completed: int, factor: float) -> None:
+        """Set up the rest of a walk's schedule from its last good state (``completed`` steps done)."""
+        if completed > 0 and 'trajectory' in outputs and 'restart' in outputs:
+            walk['segments'].append(outputs)
+            walk['restart'] = outputs['restart']
         else:
             completed = 0  # nothing usable was done: run this segment again from where it started
-        self.ctx.settings = remaining_settings(self.ctx.settings, completed, timestep_factor)
-        self.ctx.inputs.settings = orm.Dict(self.ctx.settings)
+        if walk['settings'] is not None:
+            walk['settings'] = remaining_settings(walk['settings'], completed, factor)
 
     @process_handler(
-        priority=500,
-        exit_codes=[MdCalculation.exit_codes.ERROR_BLOWUP, MdCalculation.exit_codes.ERROR_LOST_ATOMS],
+        priority=500, exit_codes=[MdCalculation.exit_codes.ERROR_BLOWUP, MdCalculation.exit_codes.ERROR_LOST_ATOMS]
     )
     def handle_blowup(self, node):
-        """Fix a blow-up or lost atoms (310, 311): halve the timestep and continue from the last good state."""
-        if self.ctx.halvings >= self.inputs.max_halvings.value:
-            self.report(f'{node.process_label}<{node.pk}> blew up again after {self.ctx.halvings} halvings')
-            exit_code = self.exit_codes.ERROR_BLOWUP_UNRECOVERABLE.format(count=self.ctx.halvings)
-            return ProcessHandlerReport(True, exit_code)
-        self.ctx.halvings += 1
-        old = self.ctx.settings['timestep']
-        self._continue_from(node, 0.5)
-        self.report(
-            f'{node.process_label}<{node.pk}> blew up ({node.exit_message}); timestep {old} -> '
-            f'{self.ctx.settings["timestep"]} fs, continuing from the last good frame'
-        )
-        return ProcessHandlerReport(True)
+        """Fix a blow-up or lost atoms (310, 311): halve the timestep of those walks and continue each one."""
+        return self._continue_walks(node)
 
     @process_handler(priority=400, exit_codes=[MdCalculation.exit_codes.ERROR_OUT_OF_WALLTIME])
     def handle_out_of_walltime(self, node):
-        """Fix the walltime stop (400): continue the rest of the schedule from the last good state."""
-        self._continue_from(node, 1.0)
-        self.report(f'{node.process_label}<{node.pk}> stopped for the walltime; continuing from its last state')
-        return ProcessHandlerReport(True)
+        """Fix the walltime stop (400): continue every unfinished walk from its last good state."""
+        return self._continue_walks(node)
 
     @process_handler(priority=300, exit_codes=[MdCalculation.exit_codes.ERROR_NAN_IN_MODEL])
     def handle_nan_in_model(self, node):
-        """Stop on NaN from the model (320): a restart cannot fix the model."""
-        return ProcessHandlerReport(True, self.exit_codes.ERROR_NAN_IN_MODEL.format(message=node.exit_message))
+        """Stop the walk whose model gave NaN (320): a restart cannot fix the model; the other walks go on."""
+        return self._continue_walks(node)
 
     @process_handler(priority=200, exit_codes=[MdCalculation.exit_codes.ERROR_BROKEN_BONDS])
     def handle_broken_bonds(self, node):
-        """Stop on broken linkers (330) when the protocol forbids them, keeping the record for inspection."""
-        if 'integrity' in node.outputs:
-            self.out('integrity', node.outputs.integrity)
-        return ProcessHandlerReport(True, self.exit_codes.ERROR_BROKEN_BONDS.format(message=node.exit_message))
+        """Stop the walk with broken linkers (330) when the protocol forbids them, keeping its record."""
+        return self._continue_walks(node)
+
+    def _final_outputs(self, walk: dict) -> dict:
+        """Return the outputs of a walk: those of its last job, with its segments joined when it restarted."""
+        outputs = dict(walk['last'])
+        segments = [segment for segment in walk['segments'] if 'trajectory' in segment]
+        if len(segments) > 1:
+            nodes = {f'trajectory_{k}': segment['trajectory'] for k, segment in enumerate(segments)}
+            nodes.update(
+                {f'charges_{k}': segment['charges'] for k, segment in enumerate(segments) if 'charges' in segment}
+            )
+            outputs.update(join_trajectories(structure=walk['structure'], settings=walk['original_settings'], **nodes))
+        return outputs
 
     def results(self):
-        """Attach one trajectory for the whole run (joined when it was restarted), its integrity and last frame."""
+        """Attach each walk's outputs; end with the exit code of a walk that could not be finished, if any."""
         node = self.ctx.children[self.ctx.iteration - 1]
-        outputs = node.outputs
-        if self.ctx.segments:
-            segments = {f'segment_{index}': segment for index, segment in enumerate(self.ctx.segments)}
-            segments[f'segment_{len(self.ctx.segments)}'] = outputs.trajectory
-            joined = join_trajectories(structure=self.inputs.md.structure, settings=self.inputs.md.settings, **segments)
-            self.out('trajectory', joined['trajectory'])
-            self.out('integrity', joined['integrity'])
-        else:
-            self.out('trajectory', outputs.trajectory)
-            if 'integrity' in outputs:
-                self.out('integrity', outputs.integrity)
-        self.out('structure', outputs.structure)
-        if 'restart' in outputs:
-            self.out('restart', outputs.restart)
-        self.report(f'MD finished after {self.ctx.iteration} run(s), {len(self.ctx.segments) + 1} segment(s)')
+        if node.is_finished_ok:  # no handler ran: take the finished walks of the last job
+            self._continue_walks(node)
+        namespace = {}
+        for walk in self.ctx.walks:
+            outputs = self._final_outputs(walk)
+            if self.ctx.single:
+                for key, value in outputs.items():
+                    self.out(key, value)
+            else:
+                namespace[walk['name']] = outputs
+        if namespace:
+            self.out('walks', namespace)
+        failed = [walk for walk in self.ctx.walks if walk['state'] not in ('done', 'running')]
+        self.report(
+            f'MD of {len(self.ctx.walks)} walk(s) ended after {self.ctx.iteration} job(s); {len(failed)} failed'
+        )
+        for walk in failed:
+            if walk['state'] in UNRECOVERABLE:
+                return self.exit_codes[UNRECOVERABLE[walk['state']]].format(message=walk['message'])
+        if failed:
+            return self._given_up(failed)
+        return None
+
+    def _given_up(self, failed: list[dict]):
+        """Return the exit code of walks given up after blow-ups (subclasses add their own failures)."""
+        walks = ', '.join(str(walk['index']) for walk in failed)
+        return self.exit_codes.ERROR_BLOWUP_UNRECOVERABLE.format(walks=walks, count=self.inputs.max_halvings.value)

@@ -66,31 +66,22 @@ def test_nve_needs_a_starting_temperature():
     assert targets_at(settings, 5) == (None, None)
 
 
-def test_schedule_arithmetic():
-    settings = validate_md_settings(RAMP)
-    assert total_steps(settings) == 300
-    assert stage_boundaries(settings) == [(0, 100), (100, 300)]
-    assert targets_at(settings, 0) == (300.0, 0.0)
-    assert targets_at(settings, 100) == (300.0, 0.0)
-    assert targets_at(settings, 200) == (900.0, 0.25)
-    assert targets_at(settings, 300) == (1500.0, 0.5)
-    with pytest.raises(ValueError, match='outside'):
-        targets_at(settings, 301)
-    assert elapsed_time(settings, 150) == pytest.approx(100 * 0.5 + 50 * 0.25)
-    assert total_time(settings) == pytest.approx(100.0)
-    assert max_temperature(settings) == pytest.approx(4500.0)
+def test_schedule_functions_validate_first():
+    """The protocol's schedule functions take raw settings: a hold given as a number is a [T, T] pair to them."""
+    assert total_steps(RAMP) == 300 and stage_boundaries(RAMP) == [(0, 100), (100, 300)]
+    assert targets_at(RAMP, 200) == (900.0, 0.25)
+    assert elapsed_time(RAMP, 150) == pytest.approx(62.5) and total_time(RAMP) == pytest.approx(100.0)
+    assert max_temperature(RAMP) == pytest.approx(4500.0)
+    with pytest.raises(ProtocolError, match='timestep'):
+        total_time({**RAMP, 'timestep': -1})
 
 
-def test_remaining_settings_continue_the_ramp_with_a_halved_timestep():
-    settings = validate_md_settings({**RAMP, 'dump_every': 4, 'thermo_every': 2})
-    rest = remaining_settings(settings, 200, timestep_factor=0.5)
-    assert rest['schedule'] == [{'steps': 200, 'temperature': [900.0, 1500.0], 'pressure': [0.25, 0.5],
-                                 'timestep': 0.125}]  # fmt: skip
-    assert rest['dump_every'] == 8 and rest['thermo_every'] == 4
-    assert total_time(rest) == pytest.approx(total_time(settings) - elapsed_time(settings, 200))
-    assert remaining_settings(settings, 0)['schedule'] == settings['schedule']
+def test_remaining_settings_are_valid_settings():
+    rest = remaining_settings({**RAMP, 'dump_every': 4, 'thermo_every': 2}, 200, timestep_factor=0.5)
+    assert validate_md_settings(rest) == rest
+    assert rest['schedule'][0]['timestep'] == 0.125 and rest['dump_every'] == 8
     with pytest.raises(ValueError):
-        remaining_settings(settings, 300)
+        remaining_settings(RAMP, 300)
 
 
 def test_every_shipped_protocol_validates():

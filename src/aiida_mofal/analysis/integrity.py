@@ -44,6 +44,7 @@ __all__ = [
     'DEFAULT_TOL_FORM',
     'bond_changes',
     'failure_reason',
+    'integrity_record',
     'run_failed',
 ]
 
@@ -396,23 +397,38 @@ def failure_reason(
     (e.g. a deliberate decomposition study) raises ``max_broken`` or sets ``fail_on_broken=False``.
     """
     summary = record['summary']
-    if fail_on_broken and summary['max_broken'] > max_broken:
-        worst = record['broken_bonds'][:5]
-        listing = ', '.join(f'{b["elements"]} {b["atoms"]} (frame {b["first_frame"]})' for b in worst)
-        return (
-            f'{summary["max_broken"]} non-metal bond(s) broken at once (allowed {max_broken}), first in frame '
-            f'{summary["first_broken_frame"]}: {listing}'
-        )
-    if fail_on_formed and summary['max_formed'] > max_formed:
-        worst = record['formed_bonds'][:5]
-        listing = ', '.join(f'{b["elements"]} {b["atoms"]} (frame {b["first_frame"]})' for b in worst)
-        return (
-            f'{summary["max_formed"]} new non-metal bond(s) at once (allowed {max_formed}), first in frame '
-            f'{summary["first_formed_frame"]}: {listing}'
-        )
+    for kind, what, fail, allowed in (
+        ('broken', 'non-metal bond(s) broken', fail_on_broken, max_broken),
+        ('formed', 'new non-metal bond(s)', fail_on_formed, max_formed),
+    ):
+        if fail and summary[f'max_{kind}'] > allowed:
+            listing = ', '.join(
+                f'{b["elements"]} {b["atoms"]} (frame {b["first_frame"]})' for b in record[f'{kind}_bonds'][:5]
+            )
+            return (
+                f'{summary[f"max_{kind}"]} {what} at once (allowed {allowed}), first in frame '
+                f'{summary[f"first_{kind}_frame"]}: {listing}'
+            )
     return None
 
 
 def run_failed(record: dict[str, Any], **policy: Any) -> bool:
     """Return True when the run fails the integrity policy (keywords of :func:`failure_reason`)."""
     return failure_reason(record, **policy) is not None
+
+
+def integrity_record(
+    reference: Atoms, positions: np.ndarray, cells: np.ndarray, steps: np.ndarray, *, fail_on_broken: bool
+) -> dict[str, Any]:
+    """Return the integrity record an MD run stores: the bond changes of its frames and the protocol's verdict.
+
+    The record of :func:`bond_changes` (without the per-frame listing) plus ``steps`` (the MD step of each frame),
+    ``failed`` and ``failure_reason`` (:func:`failure_reason` when the protocol's ``fail_on_broken_bonds`` is set).
+    One helper for every MD path: the MD parser (MACE and ReaxFF engines) and the joining of restarted segments.
+    """
+    record = bond_changes(reference, positions, cells, list_frames=False)
+    record['steps'] = np.asarray(steps).tolist()
+    reason = failure_reason(record) if fail_on_broken else None
+    record['failed'] = reason is not None
+    record['failure_reason'] = reason
+    return record

@@ -127,9 +127,13 @@ def summary_of(node) -> dict:
 
 @cmd_root.command('md')
 @click.argument('structure')
-@click.option('--model', 'model', required=True, help='MACE model: a mofal.mace_model PK/UUID or a .model file.')
-@click.option('--engine', type=click.Choice(ENGINE_CHOICES), default='ase', show_default=True, help='MD engine.')
-@click.option('--protocol', default='explore', show_default=True, help='Protocol of protocols/md.yaml.')
+@click.option('--model', 'model', help='MACE model: a mofal.mace_model PK/UUID or a .model file (not with --reaxff).')
+@click.option('--engine', type=click.Choice(ENGINE_CHOICES), default='ase', show_default=True, help='MACE MD engine.')
+@click.option('--reaxff', is_flag=True, help='Run ReaxFF (LAMMPS, QEq) instead of MACE: the ReaxffMdWorkChain.')
+@click.option('--force-field', type=click.Path(exists=True, dir_okay=False), help='ReaxFF ffield file (--reaxff).')
+@click.option('--control', type=click.Path(exists=True, dir_okay=False), help='ReaxFF control file (--reaxff).')
+@click.option('--minimize', is_flag=True, help='--reaxff: minimise at fixed cell before the MD.')
+@click.option('--protocol', help="Protocol of protocols/md.yaml [default: explore; nvt with --reaxff, or 'minimize'].")
 @click.option('--ensemble', type=click.Choice(('nve', 'nvt', 'npt')), help='Override the protocol ensemble.')
 @click.option('--temperature', help='Target temperature in K: 300, or a ramp START:END.')
 @click.option('--pressure', help='Target pressure in GPa (npt): 0, or a ramp START:END.')
@@ -143,30 +147,25 @@ def summary_of(node) -> dict:
 @JSON_OPTION
 @decorators.with_dbenv()
 def cmd_md(
-    structure, model, engine, protocol, ensemble, temperature, pressure, steps, timestep, dump_every, seed,
-    code_label, walltime, daemon, as_json,
+    structure, model, engine, reaxff, force_field, control, minimize, protocol, ensemble, temperature, pressure, steps,
+    timestep, dump_every, seed, code_label, walltime, daemon, as_json,
 ):  # fmt: skip
-    """Run MD of STRUCTURE (a file or a StructureData PK) with a MACE model, restarting on blow-ups.
+    """Run MD of STRUCTURE (a file or a StructureData PK) with a MACE model or ReaxFF, restarting on failures.
 
-    Example: mofal md cell.cif --model 42 --engine lammps-python --ensemble npt --temperature 300 --pressure 0
-    --steps 1000 --json
+    Examples: mofal md cell.cif --model 42 --engine lammps-python --ensemble npt --temperature 300 --pressure 0
+    --steps 1000 --json; mofal md zif4.cif --reaxff --protocol nvt --steps 2000 --json (the ZIF force field of
+    tests/data_files/forcefields when --force-field is not given, in a checkout)
     """
     from aiida import orm
-    from aiida.engine import run_get_node, submit
 
-    from aiida_mofal.workchains.md import MdBaseWorkChain
-
+    if reaxff == bool(model):
+        echo.echo_critical('give --model (MACE) or --reaxff (ReaxFF), one of them')
+    protocol = protocol or ('nvt' if reaxff else 'explore')
     try:
-        overrides = build_overrides(
-            protocol,
-            ensemble,
-            _parse_target(temperature, '--temperature'),
-            _parse_target(pressure, '--pressure'),
-            steps,
-            timestep,
-            dump_every,
-            seed,
-        )
+        target = (_parse_target(temperature, '--temperature'), _parse_target(pressure, '--pressure'))
+        overrides = {}
+        if protocol != 'minimize':
+            overrides = build_overrides(protocol, ensemble, *target, steps, timestep, dump_every, seed)
     except (ValueError, click.BadParameter) as exception:
         echo.echo_critical(str(exception))
     try:
@@ -178,34 +177,68 @@ def cmd_md(
     quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     with quiet:
         structure_node = _load_structure(structure)
-        model_node = _load_model(model)
         options = {'max_wallclock_seconds': walltime} if walltime else None
         try:
-            builder = MdBaseWorkChain.get_builder_from_protocol(
-                code, structure_node, model_node, protocol=protocol, overrides=overrides, engine=engine, options=options
-            )
-        except ValueError as exception:
+            if reaxff:
+                builder = _reaxff_builder(code, structure_node, protocol, overrides, options, force_field, control,
+                                          minimize)  # fmt: skip
+            else:
+                from aiida_mofal.workchains.md import MdBaseWorkChain
+
+                builder = MdBaseWorkChain.get_builder_from_protocol(
+                    code, structure_node, _load_model(model), protocol=protocol, overrides=overrides, engine=engine,
+                    options=options,
+                )  # fmt: skip
+        except (ValueError, FileNotFoundError) as exception:
             echo.echo_critical(str(exception))
-        if daemon:
-            node = submit(builder)
-        else:
-            _, node = run_get_node(builder)
-    if daemon:
-        if as_json:
-            echo_json({'pk': node.pk, 'uuid': node.uuid, 'submitted': True})
-        else:
-            echo.echo_success(f'submitted MdBaseWorkChain<{node.pk}>')
+    node = _launch(builder, daemon, as_json)
+    if node is None:
         return
     summary = summary_of(node)
+    label = f'{node.process_label}<{node.pk}>'
     if as_json:
         echo_json(summary)
     elif node.is_finished_ok:
-        echo.echo_success(f'MdBaseWorkChain<{node.pk}> finished: trajectory {summary["trajectory"]}')
+        echo.echo_success(f'{label} finished: trajectory {summary["trajectory"]}')
         _echo_table(summary)
     else:
-        echo.echo_error(f'MdBaseWorkChain<{node.pk}> failed [{node.exit_status}]: {node.exit_message}')
+        echo.echo_error(f'{label} failed [{node.exit_status}]: {node.exit_message}')
     if not node.is_finished_ok:
         raise SystemExit(1)
+
+
+def _reaxff_builder(code, structure, protocol, overrides, options, force_field, control, minimize):
+    """Return the ReaxffMdWorkChain builder; without --force-field, the ZIF force field shipped in a checkout."""
+    from aiida_mofal.workchains.reaxff import ReaxffMdWorkChain
+
+    if force_field is None:
+        shipped = Path(__file__).resolve().parents[3] / 'tests' / 'data_files' / 'forcefields'
+        if not (shipped / 'ffield_ZnN_2016.reax').is_file():
+            raise ValueError('--reaxff needs --force-field FILE (a LAMMPS ReaxFF ffield)')
+        force_field = shipped / 'ffield_ZnN_2016.reax'
+        control = control or shipped / 'lmp_control.reax'
+    return ReaxffMdWorkChain.get_builder_from_protocol(
+        code, structure, protocol=protocol, overrides=overrides or None, options=options, force_field=force_field,
+        control=control, minimize=minimize or None,
+    )  # fmt: skip
+
+
+def _launch(builder, daemon: bool, as_json: bool):
+    """Submit (``--daemon``: print the PK, return None) or run ``builder`` and return its node.
+
+    One small function on purpose: the shared ``cli.utils.launch`` replaces it.
+    """
+    from aiida.engine import run_get_node, submit
+
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():  # reports to stderr
+        node = submit(builder) if daemon else run_get_node(builder)[1]
+    if not daemon:
+        return node
+    if as_json:
+        echo_json({'pk': node.pk, 'uuid': node.uuid, 'submitted': True})
+    else:
+        echo.echo_success(f'submitted {node.process_label}<{node.pk}>')
+    return None
 
 
 def _echo_table(summary: dict) -> None:

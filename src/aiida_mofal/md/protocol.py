@@ -20,19 +20,21 @@ Units at this interface are K, GPa and fs. A settings dict looks like::
 never re-implement defaults. Validation happens before anything is submitted: a bad value is a
 :class:`~aiida_mofal.protocols.ProtocolError` naming the key and what would be valid.
 
-Step counting: stage ``k`` covers steps ``(s_k, s_k + steps_k]`` of the run; frames are dumped at step 0 and
-every ``dump_every`` steps (and at the last step). The target at step ``i`` is interpolated linearly inside the
-stage that contains it; step 0 is the first stage's start.
+The schedule arithmetic (stage bounds, targets at a step, elapsed time, the rest of a run after some steps) lives in
+:mod:`aiida_mofal.md.schedule`, pure so that the remote driver runs the same code; this module re-exports it with
+validation in front. Frames are dumped at step 0 and every ``dump_every`` steps (and at the last step).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from numbers import Real
 from typing import Any
 
+from aiida_mofal.md import schedule
 from aiida_mofal.protocols import ProtocolError, load_protocol
 
 __all__ = (
@@ -196,108 +198,30 @@ def load_md_settings(protocol: str | None = None, overrides: Mapping[str, Any] |
     return validate_md_settings(load_protocol('md', protocol, overrides))
 
 
-def total_steps(settings: Mapping[str, Any]) -> int:
-    """Return the number of MD steps of the whole schedule."""
-    return sum(int(stage['steps']) for stage in settings['schedule'])
+def _validated(function: Callable) -> Callable:
+    """Return ``function`` of :mod:`aiida_mofal.md.schedule` with the settings validated (and normalised) first."""
+
+    @functools.wraps(function)
+    def wrapper(settings: Mapping[str, Any], *args, **kwargs):
+        return function(validate_md_settings(settings), *args, **kwargs)
+
+    return wrapper
 
 
-def stage_boundaries(settings: Mapping[str, Any]) -> list[tuple[int, int]]:
-    """Return ``(first_step, last_step)`` of each stage: stage ``k`` runs steps ``first+1 .. last``."""
-    bounds, start = [], 0
-    for stage in settings['schedule']:
-        bounds.append((start, start + int(stage['steps'])))
-        start += int(stage['steps'])
-    return bounds
-
-
-def _interpolate(pair: list[float] | None, fraction: float) -> float | None:
-    if pair is None:
-        return None
-    return pair[0] + (pair[1] - pair[0]) * fraction
-
-
-def _stage_index(settings: Mapping[str, Any], step: int) -> tuple[int, float]:
-    """Return the index of the stage containing ``step`` and the fraction of it done at ``step``."""
-    total = total_steps(settings)
-    if step < 0 or step > total:
-        raise ValueError(f'step {step} is outside the schedule (0..{total})')
-    for index, (first, last) in enumerate(stage_boundaries(settings)):
-        if step <= last:
-            return index, (step - first) / (last - first)
-    raise AssertionError('unreachable')  # pragma: no cover
-
-
-def targets_at(settings: Mapping[str, Any], step: int) -> tuple[float | None, float | None]:
-    """Return the target ``(temperature_K, pressure_GPa)`` at ``step`` of a *validated* settings dict.
-
-    Either is ``None`` when the schedule does not set it (an nve run without temperatures, or no pressure).
-    """
-    settings = validate_md_settings(settings)
-    index, fraction = _stage_index(settings, step)
-    stage = settings['schedule'][index]
-    return _interpolate(stage['temperature'], fraction), _interpolate(stage['pressure'], fraction)
-
-
-def elapsed_time(settings: Mapping[str, Any], step: int) -> float:
-    """Return the simulated time in fs after ``step`` steps (stages may have their own timestep)."""
-    settings = validate_md_settings(settings)
-    time = 0.0
-    for stage, (first, last) in zip(settings['schedule'], stage_boundaries(settings)):
-        time += stage['timestep'] * max(0, min(step, last) - first)
-    return time
-
-
-def total_time(settings: Mapping[str, Any]) -> float:
-    """Return the simulated time of the whole schedule in fs."""
-    return elapsed_time(settings, total_steps(settings))
-
-
-def max_temperature(settings: Mapping[str, Any]) -> float:
-    """Return the temperature (K) above which a run counts as blown up.
-
-    ``max_temperature`` when set; otherwise ``max(3 T_max, T_max + 2000 K)`` with ``T_max`` the highest target (or the
-    initial temperature), so that a hot melt at 1500 K may fluctuate but a run that gains thousands of K does not.
-    """
-    settings = validate_md_settings(settings)
-    if settings.get('max_temperature') is not None:
-        return float(settings['max_temperature'])
-    temperatures = [value for stage in settings['schedule'] for value in (stage['temperature'] or [])]
-    if settings.get('initial_temperature') is not None:
-        temperatures.append(float(settings['initial_temperature']))
-    highest = max(temperatures, default=300.0)
-    return max(3.0 * highest, highest + 2000.0)
+total_steps = _validated(schedule.total_steps)
+stage_boundaries = _validated(schedule.stage_boundaries)
+targets_at = _validated(schedule.targets_at)
+elapsed_time = _validated(schedule.elapsed_time)
+total_time = _validated(schedule.total_time)
+max_temperature = _validated(schedule.max_temperature)
 
 
 def remaining_settings(settings: Mapping[str, Any], completed_steps: int, timestep_factor: float = 1.0) -> dict:
-    """Return settings that continue a run of ``settings`` after ``completed_steps`` steps.
+    """Return the validated settings that continue ``settings`` after ``completed_steps`` steps.
 
-    The remaining schedule starts at the targets of step ``completed_steps`` (a ramp cut in the middle continues
-    from where it was). With ``timestep_factor`` (e.g. 0.5 after a blow-up) every remaining stage gets that much
-    shorter timestep and correspondingly more steps, and ``dump_every``/``thermo_every`` scale the same way, so
-    that the simulated time, the ramp rates and the time between frames stay those of the original protocol.
+    See :func:`aiida_mofal.md.schedule.remaining_settings`: same simulated time, ramp rates and time between frames,
+    with a timestep ``timestep_factor`` times shorter (e.g. 0.5 after a blow-up).
     """
-    settings = validate_md_settings(settings)
-    if not 0 < timestep_factor <= 1:
-        raise ValueError(f'timestep_factor must be in (0, 1], got {timestep_factor}')
-    total = total_steps(settings)
-    if not 0 <= completed_steps < total:
-        raise ValueError(f'completed_steps must be in [0, {total}), got {completed_steps}')
-    stages = []
-    for stage, (first, last) in zip(settings['schedule'], stage_boundaries(settings)):
-        if last <= completed_steps:
-            continue
-        start = max(first, completed_steps)
-        fraction = (start - first) / (last - first)
-        new = dict(stage)
-        for key in ('temperature', 'pressure'):
-            if stage[key] is not None:
-                new[key] = [_interpolate(stage[key], fraction), stage[key][1]]
-        new['steps'] = max(1, round((last - start) / timestep_factor))
-        new['timestep'] = stage['timestep'] * timestep_factor
-        stages.append(new)
-    result = copy.deepcopy(settings)
-    result['schedule'] = stages
-    result['timestep'] = settings['timestep'] * timestep_factor
-    result['dump_every'] = max(1, round(settings['dump_every'] / timestep_factor))
-    result['thermo_every'] = max(1, round(settings['thermo_every'] / timestep_factor))
-    return validate_md_settings(result)
+    return validate_md_settings(
+        schedule.remaining_settings(validate_md_settings(settings), completed_steps, timestep_factor)
+    )
