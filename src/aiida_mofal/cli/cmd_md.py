@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from pathlib import Path
 
 import click
@@ -11,7 +9,7 @@ from aiida.cmdline.params import arguments, types
 from aiida.cmdline.utils import decorators, echo
 
 from . import cmd_root
-from .utils import JSON_OPTION, echo_json
+from .utils import DAEMON_OPTION, JSON_OPTION, echo_json, launch, load_code
 
 ENGINE_CHOICES = ('ase', 'lammps-python', 'lammps-mliap')
 
@@ -139,7 +137,7 @@ def summary_of(node) -> dict:
 @click.option('--seed', type=click.IntRange(min=0), help='Seed of the initial velocities (and Langevin).')
 @click.option('--code', 'code_label', default='python-mace@localhost', show_default=True, help='Code to run with.')
 @click.option('--walltime', type=click.IntRange(min=60), help='Walltime of each job in seconds.')
-@click.option('--daemon', is_flag=True, help='Submit to the daemon and return at once (default: run and wait).')
+@DAEMON_OPTION
 @JSON_OPTION
 @decorators.with_dbenv()
 def cmd_md(
@@ -151,9 +149,6 @@ def cmd_md(
     Example: mofal md cell.cif --model 42 --engine lammps-python --ensemble npt --temperature 300 --pressure 0
     --steps 1000 --json
     """
-    from aiida import orm
-    from aiida.engine import run_get_node, submit
-
     from aiida_mofal.workchains.md import MdBaseWorkChain
 
     try:
@@ -169,32 +164,18 @@ def cmd_md(
         )
     except (ValueError, click.BadParameter) as exception:
         echo.echo_critical(str(exception))
+    code = load_code(code_label)
+    structure_node = _load_structure(structure)
+    model_node = _load_model(model)
+    options = {'max_wallclock_seconds': walltime} if walltime else None
     try:
-        code = orm.load_code(code_label)
-    except Exception:
-        echo.echo_critical(f'code {code_label!r} not found; run `mofal setup` or pass --code.')
-    # with --json, stdout carries only the JSON: what libraries print (MACE does on import) and process reports go
-    # to stderr
-    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
-    with quiet:
-        structure_node = _load_structure(structure)
-        model_node = _load_model(model)
-        options = {'max_wallclock_seconds': walltime} if walltime else None
-        try:
-            builder = MdBaseWorkChain.get_builder_from_protocol(
-                code, structure_node, model_node, protocol=protocol, overrides=overrides, engine=engine, options=options
-            )
-        except ValueError as exception:
-            echo.echo_critical(str(exception))
-        if daemon:
-            node = submit(builder)
-        else:
-            _, node = run_get_node(builder)
-    if daemon:
-        if as_json:
-            echo_json({'pk': node.pk, 'uuid': node.uuid, 'submitted': True})
-        else:
-            echo.echo_success(f'submitted MdBaseWorkChain<{node.pk}>')
+        builder = MdBaseWorkChain.get_builder_from_protocol(
+            code, structure_node, model_node, protocol=protocol, overrides=overrides, engine=engine, options=options
+        )
+    except ValueError as exception:
+        echo.echo_critical(str(exception))
+    results, node = launch(builder, daemon, as_json)
+    if results is None:
         return
     summary = summary_of(node)
     if as_json:
