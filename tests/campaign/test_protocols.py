@@ -15,7 +15,9 @@ def test_every_campaign_protocol_is_complete_and_names_existing_protocols(name):
     settings = campaign_settings(name)
     assert settings.protocol == name
     assert label_settings(settings.label.protocol, settings.label.overrides)['protocol'] == settings.label.protocol
-    assert load_protocol('mace', settings.train.protocol, settings.train.overrides)['protocol'] == settings.train.protocol
+    assert (
+        load_protocol('mace', settings.train.protocol, settings.train.overrides)['protocol'] == settings.train.protocol
+    )
     assert load_md_settings(settings.explore.protocol, settings.explore.overrides)['schedule']
     DensityModel.validate_settings(settings.density.settings)
 
