@@ -33,9 +33,7 @@ def labels(atoms: Atoms, energy: float) -> orm.ArrayData:
 
 @pytest.fixture
 def water() -> Atoms:
-    atoms = molecule('H2O')
-    atoms.info.update(config_type='cluster', charge=0, multiplicity=1)
-    return atoms
+    return clusters()[0]
 
 
 @pytest.fixture
