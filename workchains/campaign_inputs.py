@@ -92,6 +92,7 @@ def campaign_inputs(
 
     :raises ValueError: naming the key, the target or the code and the fix.
     """
+    from aiida_mofal.calculations.mace_train import validate_hyperparameters
     from aiida_mofal.md.protocol import load_md_settings
     from aiida_mofal.protocols import load_protocol
     from aiida_mofal.uncertainty.gmm import DensityModel
@@ -112,7 +113,8 @@ def campaign_inputs(
         if error:
             raise ValueError(f'resources.{step}.options: {error}')
     label = _checked('label', label_settings, settings['label']['protocol'], settings['label']['overrides'])
-    _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
+    train = _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
+    _checked('train', validate_hyperparameters, train['hyperparameters'])
     explore = settings['explore']
     _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
     _checked('density.settings', DensityModel.validate_settings, settings['density']['settings'])

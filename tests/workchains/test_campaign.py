@@ -120,6 +120,7 @@ def test_builder_resolves_the_protocol_codes_options_and_targets(mofal_codes):
         ({'resources': {'cp2k': {'code': 'cp2k@cluster'}}}, None, "resources.cp2k.code: no code 'cp2k@cluster'"),
         ({'stop': {'max_cycle': 2}}, None, "stop.max_cycle: unknown key (did you mean 'max_cycles'?)"),
         ({'train': {'overrides': {'hyperparameters': {'num_chanels': 8}}}}, None, 'train: unknown override'),
+        ({'train': {'overrides': {'hyperparameters': {'max_num_epochs': 5}}}}, None, 'train: start_swa (11) must be'),
         ({'explore': {'overrides': {'timestp': 1.0}}}, None, "explore: unknown override 'timestp'"),
         ({'label': {'protocol': 'xtbb'}}, None, "label: unknown label protocol 'xtbb'"),
         ({'density': {'settings': {'max_component': 4}}}, None, 'density.settings: unknown density-model settings'),
