@@ -57,3 +57,18 @@ def test_flat_scan_arrays_are_split_per_frame_and_checked():
         split_scores(index, np.arange(5.0), np.zeros(5, bool), [3, 3])
     with pytest.raises(ValueError, match='holds 2 atoms of frame 0, which has 1'):
         split_scores(index, np.arange(5.0), np.zeros(5, bool), [1, 4])
+
+
+def test_a_frame_whose_chemistry_broke_is_skipped_and_reported():
+    frame = read_structure('ZnIm2-sod_Lewis2009.cif')
+    broken = frame.copy()
+    hydrogen = int(np.flatnonzero(frame.numbers == 1)[0])
+    neighbour = int(np.argsort(frame.get_distances(hydrogen, range(len(frame)), mic=True))[1])
+    bond = frame.get_distance(neighbour, hydrogen, mic=True, vector=True)
+    broken.positions[hydrogen] += 1.2 * bond / np.linalg.norm(bond)  # the H leaves its carbon
+    zinc = int(np.flatnonzero(frame.numbers == 30)[0])
+    scores = [[_scores(broken, {hydrogen: 3.0}), _scores(frame, {zinc: 1.0})]]
+    summary, clusters = scan_walks([{'target': 't', 'walk': 0}], [[broken, frame]], scores, SETTINGS, 1)
+    (skipped,) = summary['skipped_frames']
+    assert skipped['frame'] == 0 and 'hydrogen atoms without exactly one covalent bond' in skipped['reason']
+    assert summary['unknown_atoms'] == 2 and [c.info['frame'] for c in clusters] == [1]

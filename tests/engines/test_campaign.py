@@ -40,7 +40,6 @@ def tiny_campaign(tmp_path_factory):
     config = yaml.safe_load((ROOT / 'examples' / 'campaign_znim2.yaml').read_text())
     config['targets'][0]['structure'] = str(ROOT / 'tests' / 'data_files' / 'structures' / 'ZnIm2-sod_Lewis2009.cif')
     config['initial'].update(periodic_frames=1, clusters=3, test_frames=0)
-    config['train']['overrides'] = {'hyperparameters': {'max_num_epochs': 4, 'swa': False}}
     config['explore'].update(walks=1, steps=40)
     config['extract'].update(max_clusters=2)
     config['stop'] = {'max_cycles': 1, 'unknown_fraction': None}  # mae_p95 from the protocol

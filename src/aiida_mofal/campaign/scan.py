@@ -48,13 +48,15 @@ def scan_walks(
     :param frames: per walk, its frames.
     :param scores: per walk, one dict per frame with per-atom ``uncertainty`` and ``unknown`` arrays.
     :param settings: ``mantle_depth``, ``merge_depth``, ``vacuum``, ``max_clusters``.
-    :returns: the summary (frames, atoms, unknown atoms and fraction, candidate and chosen clusters, per walk)
-        and the chosen clusters, most uncertain first.
+    :returns: the summary (frames, atoms, unknown atoms and fraction, candidate and chosen clusters, per walk,
+        ``skipped_frames``) and the chosen clusters, most uncertain first. A frame whose clusters cannot be cut
+        (a walk that broke a bond and left an H dangling, say: no formal charges, so no labelable cluster) is
+        skipped and listed with the reason; its unknown atoms still count.
     """
     from aiida_mofal.clusters.extract import extract_clusters
 
     options = {key: settings[key] for key in EXTRACT_KEYS}
-    candidates, per_walk = [], []
+    candidates, per_walk, skipped = [], [], []
     total_atoms = total_unknown = total_frames = 0
     for walk, walk_frames, walk_scores in zip(walks, frames, scores, strict=True):
         unknown_here = 0
@@ -64,7 +66,14 @@ def scan_walks(
             unknown_here += len(flagged)
             if not len(flagged):
                 continue
-            for cluster in extract_clusters(frame, flagged, uncertainty=score['uncertainty'], **options):
+            try:
+                frame_clusters = extract_clusters(frame, flagged, uncertainty=score['uncertainty'], **options)
+            except ValueError as error:  # chemistry broken by the walk (a dangling H, ...): no cluster to label
+                skipped.append(
+                    {'target': walk['target'], 'walk': int(walk['walk']), 'frame': index, 'reason': str(error)}
+                )
+                continue
+            for cluster in frame_clusters:
                 cluster.info.update(
                     uncertainty=seed_uncertainty(cluster, score['uncertainty']),
                     target=walk['target'],
@@ -93,5 +102,6 @@ def scan_walks(
         'candidate_clusters': len(candidates),
         'clusters': len(chosen),
         'per_walk': per_walk,
+        'skipped_frames': skipped,
     }
     return summary, chosen
