@@ -5,7 +5,9 @@ SQLite database and of its file repository and the number of nodes; cuts the sam
 record appears. Then, per cycle: nodes created, database and repository growth, and the fraction of the cycle's
 wall time during which no engine was computing (CP2K as it reports its own total time, MACE training as the job
 wrapper measured it, MD as the MD script measured it, MACE inference in the campaign's calcfunctions as their
-duration) -- the AiiDA overhead, together with job start-up (Python/torch imports, MPI launch).
+duration, in its ``mofal.mace.evaluate`` jobs as the script measured it) -- the AiiDA overhead, together with
+job start-up (Python/torch imports, MPI launch). A last line gives the whole campaign: wall time, processes and
+calcfunctions, and the fraction outside the engines.
 
 Run (after ``mofal setup``): AIIDA_PATH=.aiida .venv/bin/python benchmarks/campaign_cost.py examples/campaign_znim2.yaml
 """
@@ -25,6 +27,9 @@ from aiida import load_profile, orm
 
 MOFAL = str(Path(sys.executable).parent / 'mofal')
 CP2K_TOTAL = re.compile(r'^\s*CP2K\s+1\s+\S+\s+\S+\s+\S+\s+\S+\s+(\S+)\s*$', re.M)
+EVALUATE_DONE = re.compile(r'structures done in ([0-9.]+) s')
+# MACE inference and density fits in the campaign's own calcfunctions (the GMM fit of features from a job too)
+INFERENCE = ('scan_and_extract', 'evaluate_model', 'fit_density_model', 'fit_density_from_features')
 
 
 def directory_size(path: Path) -> int:
@@ -44,7 +49,10 @@ def engine_interval(node) -> tuple[float, float] | None:
         seconds = node.outputs.metrics.get('elapsed_seconds')
     elif label == 'MdCalculation' and 'result' in node.outputs:
         seconds = node.outputs.result.get('wall_seconds')
-    elif label in ('scan_and_extract', 'evaluate_model', 'fit_density_model'):
+    elif label == 'MaceEvaluateCalculation' and 'retrieved' in node.outputs:
+        found = EVALUATE_DONE.findall(node.outputs.retrieved.base.repository.get_object_content('aiida.out'))
+        seconds = float(found[-1]) if found else None
+    elif label in INFERENCE:
         return node.ctime.timestamp(), end
     return None if seconds is None else (end - float(seconds), end)
 
@@ -123,6 +131,13 @@ def main():
             f'{(at_end[3] - previous[3]) / 1024:8.0f} {1 - inside / span:16.2f}'
         )
         previous = (end, at_end[1], at_end[2], at_end[3])
+    span = boundaries[-1] - started
+    inside = union_length([(max(a, started), min(b, boundaries[-1])) for a, b in intervals if b > started])
+    calcfunctions = sum(1 for node in campaign.called_descendants if isinstance(node, orm.CalcFunctionNode))
+    print(
+        f'total {span:.0f} s, {len(campaign.called_descendants)} processes ({calcfunctions} calcfunctions), '
+        f'outside the engines {1 - inside / span:.3f}'
+    )
 
 
 if __name__ == '__main__':

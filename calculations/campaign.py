@@ -6,13 +6,20 @@ to the MD frame, the model and the density model that flagged it.
 
 from __future__ import annotations
 
-import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
 from aiida_mofal.data import DatasetData
 
-__all__ = ('initial_dataset', 'record_cycle', 'scan_and_extract', 'split_by_set')
+__all__ = (
+    'clusters_from_scan',
+    'fit_density_from_features',
+    'initial_dataset',
+    'record_cycle',
+    'scan_and_extract',
+    'scan_frames',
+    'split_by_set',
+)
 
 
 @calcfunction
@@ -46,78 +53,129 @@ def split_by_set(dataset: DatasetData) -> dict[str, DatasetData]:
     return outputs
 
 
-@calcfunction
-def scan_and_extract(
-    model: orm.Data, density: orm.Data, settings: orm.Dict, **trajectories: orm.Data
-) -> dict[str, orm.Data]:
-    """Score every atom of every frame of the ``trajectories``; cut clusters around the unknown ones.
-
-    ``settings``: ``max_clusters``, ``mantle_depth``, ``merge_depth``, ``vacuum``, ``cycle``. Clusters from all
-    frames are ranked by the uncertainty of their seed atom, most uncertain first, and capped at
-    ``max_clusters``. Outputs ``scan`` (Dict: frames, atoms, unknown atoms and fraction, per target) and, when any
-    atom is unknown, ``clusters`` (an unlabelled ``mofal.dataset``).
-    """
-    from aiida_mofal.clusters.extract import extract_clusters
-
-    options = settings.get_dict()
-    candidates = []
-    per_walk = {}
-    total_atoms = total_unknown = frames_scanned = 0
-    for key in sorted(trajectories):
+def _walk_frames(walks: orm.Dict, trajectories: dict) -> tuple[list[dict], list[list]]:
+    """Return the walk records (sorted by target and walk) and, per walk, the frames of its trajectory."""
+    records = walks.get_dict()
+    keys = sorted(records, key=lambda key: (records[key]['target'], records[key]['walk']))
+    missing = sorted(set(keys) - set(trajectories))
+    if missing:
+        raise ValueError(f'walks {missing} have no trajectory among the inputs.')
+    frames = []
+    for key in keys:
         trajectory = trajectories[key]
-        frames = [trajectory.get_atoms(i, labels=False) for i in range(trajectory.num_frames)]
-        scores = density.score(frames, model)
-        unknown_here = 0
-        for index, (frame, score) in enumerate(zip(frames, scores)):
-            flagged = np.flatnonzero(score['unknown'])
-            total_atoms += len(frame)
-            unknown_here += len(flagged)
-            if not len(flagged):
-                continue
-            clusters = extract_clusters(
-                frame,
-                flagged,
-                uncertainty=score['uncertainty'],
-                mantle_depth=options['mantle_depth'],
-                merge_depth=options['merge_depth'],
-                vacuum=options['vacuum'],
-                max_clusters=options['max_clusters'],
-            )
-            for cluster in clusters:
-                seed = int(cluster.info['seed_atom'])
-                u = float(score['uncertainty'][seed])
-                cluster.info.update(
-                    uncertainty=u if np.isfinite(u) else 1e300, walk=key, frame=index, cycle=options['cycle']
-                )
-                candidates.append(cluster)
-        frames_scanned += len(frames)
-        total_unknown += unknown_here
-        per_walk[key] = {'frames': len(frames), 'unknown_atoms': unknown_here}
-    candidates.sort(key=lambda cluster: -cluster.info['uncertainty'])
-    chosen = candidates[: options['max_clusters']]
-    scan = {
-        'cycle': options['cycle'],
-        'frames': frames_scanned,
-        'atoms': total_atoms,
-        'unknown_atoms': total_unknown,
-        'unknown_fraction': total_unknown / total_atoms if total_atoms else 0.0,
-        'candidate_clusters': len(candidates),
-        'clusters': len(chosen),
-        'per_walk': per_walk,
-    }
-    outputs = {'scan': orm.Dict(scan)}
-    if chosen:
-        outputs['clusters'] = DatasetData(chosen)
+        frames.append([trajectory.get_atoms(index, labels=False) for index in range(trajectory.num_frames)])
+    return [records[key] for key in keys], frames
+
+
+def _scan_outputs(summary: dict, clusters: list) -> dict[str, orm.Data]:
+    outputs = {'scan': orm.Dict(summary)}
+    if clusters:
+        outputs['clusters'] = DatasetData(clusters)
     return outputs
 
 
 @calcfunction
+def scan_and_extract(
+    model: orm.Data, density: orm.Data, settings: orm.Dict, walks: orm.Dict, **trajectories: orm.Data
+) -> dict[str, orm.Data]:
+    """Score every atom of every frame of the ``trajectories`` here; cut clusters around the unknown ones.
+
+    For small systems (the features of all frames are computed in this process, with one model load).
+    ``walks`` maps each trajectory keyword to its walk record (``target``, ``walk``, ...); ``settings``: the
+    campaign file's ``extract`` section plus ``cycle``. Outputs ``scan`` (Dict: frames, atoms, unknown atoms and
+    fraction, per walk) and, when any atom is unknown, ``clusters`` (an unlabelled ``mofal.dataset``, most
+    uncertain first; see :func:`aiida_mofal.campaign.scan.scan_walks`).
+    """
+    from aiida_mofal.campaign.scan import scan_walks
+
+    options = settings.get_dict()
+    records, frames = _walk_frames(walks, trajectories)
+    everything = [atoms for walk_frames in frames for atoms in walk_frames]
+    scores = iter(density.score(everything, model)) if everything else iter(())
+    per_walk = [[next(scores) for _ in walk_frames] for walk_frames in frames]
+    summary, clusters = scan_walks(records, frames, per_walk, options, options['cycle'])
+    return _scan_outputs(summary, clusters)
+
+
+@calcfunction
+def scan_frames(walks: orm.Dict, **trajectories: orm.Data) -> DatasetData:
+    """Gather the frames of every walk into one unlabelled data set: the input of a ``mofal.mace.evaluate`` scan.
+
+    Each frame records ``target``, ``walk`` and ``frame`` (its index in the walk's trajectory) in its info.
+    """
+    records, frames = _walk_frames(walks, trajectories)
+    gathered = []
+    for record, walk_frames in zip(records, frames):
+        for index, atoms in enumerate(walk_frames):
+            atoms.info.update(target=record['target'], walk=int(record['walk']), frame=index)
+            gathered.append(atoms)
+    return DatasetData(gathered)
+
+
+@calcfunction
+def clusters_from_scan(frames: DatasetData, scan: orm.ArrayData, settings: orm.Dict) -> dict[str, orm.Data]:
+    """Cut clusters around the atoms that a ``mofal.mace.evaluate`` scan job called unknown in ``frames``.
+
+    The same outputs as :func:`scan_and_extract`, from the job's per-atom ``uncertainty`` and ``unknown`` arrays
+    instead of features computed here.
+    """
+    from aiida_mofal.campaign.scan import scan_walks, split_scores
+
+    options = settings.get_dict()
+    atoms = frames.get_atoms()
+    scores = split_scores(
+        scan.get_array('structure_index'),
+        scan.get_array('uncertainty'),
+        scan.get_array('unknown'),
+        [len(a) for a in atoms],
+    )
+    records, per_walk_frames, per_walk_scores = [], [], []
+    for frame, score in zip(atoms, scores):
+        walk = {'target': frame.info['target'], 'walk': int(frame.info['walk'])}
+        if not records or records[-1] != walk:
+            records.append(walk)
+            per_walk_frames.append([])
+            per_walk_scores.append([])
+        per_walk_frames[-1].append(frame)
+        per_walk_scores[-1].append(score)
+    summary, clusters = scan_walks(records, per_walk_frames, per_walk_scores, options, options['cycle'])
+    return _scan_outputs(summary, clusters)
+
+
+@calcfunction
+def fit_density_from_features(model: orm.Data, features: orm.ArrayData, settings: orm.Dict) -> orm.Data:
+    """Fit the density model of ``model`` on the features a ``mofal.mace.evaluate`` job computed (scan mode).
+
+    The same fit as ``fit_density_model``, which computes the features in its own process; here a job on the
+    campaign's scan code computed them (``features`` and ``numbers`` arrays of its ``scan`` output).
+    """
+    from ase.data import chemical_symbols
+
+    from aiida_mofal.data.density_model import DensityModelData
+    from aiida_mofal.uncertainty.gmm import DensityModel
+
+    options = DensityModel.validate_settings(settings.get_dict())
+    symbols = [chemical_symbols[number] for number in features.get_array('numbers')]
+    density = DensityModel.fit(features.get_array('features'), symbols, **options)
+    return DensityModelData(density, model=model)
+
+
+@calcfunction
 def record_cycle(
-    cycle: orm.Int, training: DatasetData, metrics: orm.Dict, evaluated_on: orm.Str, scan: orm.Dict | None = None
+    cycle: orm.Int,
+    training: DatasetData,
+    metrics: orm.Dict,
+    evaluated_on: orm.Str,
+    processes: orm.Dict,
+    scan: orm.Dict | None = None,
 ) -> orm.Dict:
     """One row of the campaign's learning curve: data set size, unknown fraction, and the model's errors.
 
     ``evaluated_on`` says which set the errors are of: ``test`` (held out) or ``training`` (no test set).
+    ``processes`` is what the work chain knows of the cycle's processes: the UUIDs of its walks (with their
+    target, walk index, pressure, seed and whether they finished), label, training, density fit, scan and
+    evaluation, the clusters labelled, the failures and the wall time. Every query of a cycle starts from here
+    (``aiida_mofal.campaign.queries``), never from a link label.
     """
     values = metrics.get_dict()
     k = int(values.get('percentile_k', 95))
@@ -133,6 +191,7 @@ def record_cycle(
         'force_mae_ev_per_a': values.get('force_mae_ev_per_a'),
         'delta_e_avg_ev_per_atom': values.get('delta_e_avg_ev_per_atom'),
         'delta_e_std_ev_per_atom': values.get('delta_e_std_ev_per_atom'),
+        **processes.get_dict(),
     }
     if scan is not None:
         scanned = scan.get_dict()

@@ -45,6 +45,9 @@ def dataset_from_structures(structure_info: orm.Dict, **structures: orm.Structur
 def structures_from_dataset(dataset: DatasetData) -> dict[str, orm.StructureData]:
     """Split a data set into one ``StructureData`` per frame (outputs ``frame_0``, ``frame_1``, ...).
 
+    The names are for people reading the graph; code takes a frame's index from its position (see
+    ``LabelWorkChain``), never from the name.
+
     A cluster keeps its box as the cell (StructureData needs one) with ``pbc`` false; the CP2K input decides
     the box it really uses from the cluster's extent.
     """
@@ -67,23 +70,31 @@ def collect_labels(
     source: DatasetData,
     settings: orm.Dict,
     isolated_atom_energies: orm.Dict,
+    frames: orm.Dict,
     **labels: orm.ArrayData,
 ) -> DatasetData:
-    """Attach converged labels (keywords ``frame_<i>``) to the source's frames; unlabelled frames are left out.
+    """Attach converged ``labels`` to the source's frames; unlabelled frames are left out.
 
-    Each kept frame records ``source_index`` (its position in ``source``). Energy in eV, forces eV/Å, stress
-    eV/Å³ (ASE convention) as parsed by the ``mofal.cp2k`` parser. The level of theory recorded on the data
-    set is derived from the labelling ``settings`` (the resolved protocol).
+    ``frames`` maps each keyword of ``labels`` to the index of its frame in ``source`` (the index is data, not
+    part of a name). Each kept frame records ``source_index``; frames keep the order of ``source``. Energy in
+    eV, forces eV/Å, stress eV/Å³ (ASE convention) as parsed by the ``mofal.cp2k`` parser. The level of theory
+    recorded on the data set is derived from the labelling ``settings`` (the resolved protocol).
     """
     from aiida_mofal.cp2k.inputs import level_of_theory
 
-    frames = source.get_atoms()
+    source_frames = source.get_atoms()
+    indices = frames.get_dict()
+    missing = sorted(set(labels) - set(indices))
+    if missing:
+        raise ConfigurationError(f'labels {missing} have no entry in `frames` (the map from label to frame index).')
     labelled = []
-    for key in sorted(labels, key=lambda name: int(name.rsplit('_', 1)[1])):
-        index = int(key.rsplit('_', 1)[1])
-        if index >= len(frames):
-            raise ConfigurationError(f'label {key} has no frame in the source data set (it has {len(frames)}).')
-        atoms = frames[index].copy()
+    for key in sorted(labels, key=lambda name: indices[name]):
+        index = int(indices[key])
+        if not 0 <= index < len(source_frames):
+            raise ConfigurationError(
+                f'label {key} points to frame {index}, but the source data set has {len(source_frames)} frames.'
+            )
+        atoms = source_frames[index].copy()
         arrays = labels[key]
         atoms.info[ENERGY_KEY] = float(arrays.get_array('energy')[0])
         atoms.arrays[FORCES_KEY] = np.asarray(arrays.get_array('forces'), dtype=float)

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 from aiida import orm
-from aiida.engine import ToContext, WorkChain, if_, while_
+from aiida.engine import ToContext, WorkChain, append_, if_, while_
+from ase import Atoms
 
-from aiida_mofal.calculations.campaign import initial_dataset, record_cycle, scan_and_extract, split_by_set
+from aiida_mofal.calculations.campaign import (
+    clusters_from_scan,
+    fit_density_from_features,
+    initial_dataset,
+    record_cycle,
+    scan_and_extract,
+    scan_frames,
+    split_by_set,
+)
 from aiida_mofal.calculations.datasets import merge_datasets
 from aiida_mofal.calculations.density import fit_density_model
-from aiida_mofal.calculations.mace_evaluate import evaluate_model
-from aiida_mofal.campaign.config import CampaignConfig
+from aiida_mofal.calculations.mace_evaluate import MaceEvaluateCalculation, evaluate_model
 from aiida_mofal.data import DatasetData
-from aiida_mofal.protocols import load_protocol
 
+from .campaign_inputs import campaign_inputs, validate_settings
 from .label import LabelWorkChain
 from .md import MdBaseWorkChain
 from .train import TrainWorkChain
@@ -21,45 +33,44 @@ from .train import TrainWorkChain
 __all__ = ('ClusterCampaignWorkChain',)
 
 
-def validate_config(value: orm.Dict, _) -> str | None:
-    """Refuse campaign settings that are not a valid campaign file (see ``aiida_mofal.campaign.config``)."""
-    try:
-        CampaignConfig.model_validate(value.get_dict())
-    except ValueError as error:
-        return f'campaign settings: {error}'
-    return None
-
-
 class ClusterCampaignWorkChain(WorkChain):
-    """The cluster paper's active-learning cycle, from a campaign file.
+    """The cluster paper's active-learning cycle, from a campaign protocol and overrides.
 
-    Initialise (label, train model₀, fit the density model), then cycle: explore → scan → extract → label →
-    merge → retrain → refit → evaluate, until ``max_cycles``, the unknown-atom fraction or the MAE_pk target.
+    Initialise (label, train model₀, fit the density model, evaluate), then cycle: explore → scan → extract →
+    label → merge → retrain → refit → evaluate, until ``max_cycles``, the unknown-atom fraction or the MAE_pk
+    target. With a ``scan_code`` the MACE inference (scan, features for the density fit, evaluation) runs as
+    ``mofal.mace.evaluate`` jobs on it; without, as calcfunctions in this process (small systems).
     """
 
     @classmethod
     def define(cls, spec):
         """Define the process specification."""
         super().define(spec)
-        spec.input('config', valid_type=orm.Dict, validator=validate_config, help='The validated campaign file.')
+        spec.input('settings', valid_type=orm.Dict, validator=validate_settings, help='The campaign settings.')
         spec.input_namespace('targets', valid_type=orm.StructureData, dynamic=True, help='Target structures by name.')
         spec.input('cp2k_code', valid_type=orm.AbstractCode)
         spec.input('train_code', valid_type=orm.AbstractCode)
         spec.input('md_code', valid_type=orm.AbstractCode)
+        spec.input('scan_code', valid_type=orm.AbstractCode, required=False, help='Python+MACE code for inference.')
         spec.outline(
             cls.setup,
             cls.initialise,
             cls.inspect_initial_labels,
             cls.train,
             cls.inspect_training,
+            cls.fit_and_evaluate,
+            cls.record,
             while_(cls.should_continue)(
                 cls.explore,
                 cls.scan,
+                cls.inspect_scan,
                 if_(cls.has_clusters)(
                     cls.label,
                     cls.merge,
                     cls.train,
                     cls.inspect_training,
+                    cls.fit_and_evaluate,
+                    cls.record,
                 ).else_(
                     cls.nothing_unknown,
                 ),
@@ -75,28 +86,96 @@ class ClusterCampaignWorkChain(WorkChain):
         spec.exit_code(420, 'ERROR_TRAINING', message='training failed in cycle {cycle}: {reason}')
         spec.exit_code(430, 'ERROR_EXPLORATION', message='every MD walk of cycle {cycle} failed')
         spec.exit_code(440, 'ERROR_CLUSTER_LABELLING', message='no cluster of cycle {cycle} could be labelled')
+        spec.exit_code(450, 'ERROR_INFERENCE', message='the MACE {what} job of cycle {cycle} failed: {reason}')
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        codes: Mapping[str, orm.AbstractCode | str] | None,
+        targets: Mapping[str, orm.StructureData | Atoms | str | Path],
+        protocol: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+    ):
+        """Return a builder for a campaign on ``targets`` from a protocol of ``protocols/campaign.yaml``.
+
+        Everything that can be checked before a job runs is checked here: the settings (unknown keys, values,
+        the label, MACE and MD protocols and overrides they name, the density-model settings), the codes, the
+        CalcJob options, and every target against the label protocol.
+
+        :param codes: per step (``cp2k``, ``train``, ``md``, optional ``scan``) a code or its label; a step not
+            given takes ``resources.<step>.code`` of the settings. A ``scan`` code switches the MACE inference to
+            jobs on it.
+        :param targets: name → ``StructureData``, ASE ``Atoms`` or a structure file (one periodic frame).
+        :param overrides: the sections of a campaign file (``initial``, ``label``, ..., ``resources``), merged
+            over the protocol and validated; see ``docs/guide/campaign.md``.
+        :param options: per step, CalcJob options over ``resources.<step>.options`` (queue, account, ...).
+        :raises ValueError: naming the key, the target or the code and the fix.
+        """
+        builder = cls.get_builder()
+        for key, value in campaign_inputs(codes, targets, protocol, overrides, options).items():
+            builder[key] = value
+        builder.metadata.label = builder.settings['name']
+        return builder
 
     # ---------------------------------------------------------------------------------------------- helpers
-    @property
-    def config(self) -> dict:
-        """The campaign settings as a plain dict."""
-        return self.inputs.config.get_dict()
+    def _mace_job(self, what: str, structures: DatasetData, job_settings: dict, density=None):
+        """Submit a ``mofal.mace.evaluate`` job of the current model on the scan code."""
+        resource = self.ctx.settings['resources']['scan']
+        builder = MaceEvaluateCalculation.get_builder()
+        builder.code = self.inputs.scan_code
+        builder.model = self.ctx.model
+        builder.structures = structures
+        if density is not None:
+            builder.density_model = density
+        builder.settings = orm.Dict({**resource['settings'], **job_settings})
+        for key, value in resource['options'].items():
+            builder.metadata.options[key] = value
+        builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_{what}'
+        return self.submit(builder)
 
-    def _evaluate_and_record(self, scan: orm.Dict | None = None) -> None:
-        evaluation_set = self.ctx.test if self.ctx.test is not None else self.ctx.training
-        evaluation = evaluate_model(self.ctx.model, evaluation_set)
+    def _inference_failed(self, node, what: str):
+        if node.is_finished_ok:
+            return None
+        reason = node.exit_message or f'exit status {node.exit_status}'
+        return self.exit_codes.ERROR_INFERENCE.format(what=what, cycle=self.ctx.cycle, reason=reason)
+
+    def _record_cycle(self) -> None:
+        """Store the cycle's record: errors, sizes, the scan, and which processes did the cycle's work."""
+        roles = self.ctx.cycle_roles
+        walks = [
+            {**record, 'process': node.uuid, 'finished_ok': node.is_finished_ok}
+            for node, record in zip(self.ctx.walks, self.ctx.walk_records)
+        ]
+        failures = sum(not walk['finished_ok'] for walk in walks)
+        clusters_labelled = None
+        label = roles.get('label')
+        if label is not None and self.ctx.cycle > 0:
+            failures += len(label.outputs.failed.get_dict()) if 'failed' in label.outputs else 0
+            clusters_labelled = label.outputs.dataset.count if 'dataset' in label.outputs else None
+        nodes = [*roles.values(), *self.ctx.walks]
+        wall = (max(n.mtime for n in nodes) - min(n.ctime for n in nodes)).total_seconds() if nodes else None
+        processes = {
+            'walks': walks,
+            'processes': {role: node.uuid for role, node in sorted(roles.items())},
+            'evaluation': self.ctx.evaluation.uuid,
+            'clusters_labelled': clusters_labelled,
+            'failures': failures,
+            'wall_seconds': wall,
+        }
         inputs = {
             'cycle': orm.Int(self.ctx.cycle),
             'training': self.ctx.training,
-            'metrics': evaluation['metrics'],
+            'metrics': self.ctx.metrics,
             'evaluated_on': orm.Str('test' if self.ctx.test is not None else 'training'),
+            'processes': orm.Dict(processes),
         }
-        if scan is not None:
-            inputs['scan'] = scan
+        if self.ctx.last_scan is not None:
+            inputs['scan'] = self.ctx.last_scan
         record = record_cycle(**inputs)
-        self.ctx.records.append(record)
+        self.ctx.last_record = record.get_dict()
         self.out(f'cycles.cycle_{self.ctx.cycle}', record)
-        row = record.get_dict()
+        row = self.ctx.last_record
         self.report(
             f'cycle {self.ctx.cycle}: {row["training_configurations"]} configurations, '
             f'MAE_p{row["percentile_k"]} {row["force_mae_pk_ev_per_a"]} eV/Å, unknown {row.get("unknown_fraction")}'
@@ -104,42 +183,47 @@ class ClusterCampaignWorkChain(WorkChain):
 
     # ---------------------------------------------------------------------------------------------- steps
     def setup(self):
-        """Start at cycle 0 with no model."""
+        """Read the settings and the length of an MD walk once; start at cycle 0 with no model."""
+        from aiida_mofal.md.protocol import load_md_settings, total_steps
+
+        self.ctx.settings = self.inputs.settings.get_dict()
+        explore = self.ctx.settings['explore']
+        self.ctx.walk_steps = explore['steps'] or total_steps(
+            load_md_settings(explore['protocol'], explore['overrides'])
+        )
         self.ctx.cycle = 0
-        self.ctx.records = []
         self.ctx.model = None
         self.ctx.test = None
         self.ctx.stop_reason = None
         self.ctx.last_scan = None
+        self.ctx.last_record = None
+        self.ctx.cycle_roles = {}
+        self.ctx.walks = []
+        self.ctx.walk_records = []
 
     def initialise(self):
         """Build the initial configurations of every target (calcfunction) and label them in one work chain."""
-        config = self.config
-        initial = {**config['initial'], 'mantle_depth': config['extract']['mantle_depth']}
-        initial['vacuum'] = config['extract']['vacuum']
+        settings = self.ctx.settings
+        initial = {**settings['initial'], 'mantle_depth': settings['extract']['mantle_depth']}
+        initial['vacuum'] = settings['extract']['vacuum']
         sets = {}
         for name, structure in sorted(self.inputs.targets.items()):
             sets[name] = initial_dataset(structure, orm.Dict({**initial, 'target': name}))
         source = merge_datasets(**sets) if len(sets) > 1 else next(iter(sets.values()))
-        builder = LabelWorkChain.get_builder_from_protocol(
-            self.inputs.cp2k_code, source, protocol=config['label']['protocol'], overrides=self._label_overrides()
-        )
-        builder.metadata.call_link_label = 'initial_label'
-        return ToContext(initial_label=self.submit(builder))
+        return ToContext(initial_label=self.submit(self._label_builder(source, 'initial_label')))
 
-    def _label_overrides(self) -> dict:
-        config = self.config
-        overrides = dict(config['label']['overrides'])
-        options = config['resources']['cp2k']['options']
-        if options:
-            calculation = dict(overrides.get('calculation', {}))
-            for key, value in options.items():
-                if key in ('resources', 'max_wallclock_seconds'):
-                    calculation[key] = value
-                else:  # queue, account, scheduler commands, ...
-                    calculation.setdefault('options', {})[key] = value
-            overrides['calculation'] = calculation
-        return overrides
+    def _label_builder(self, structures: DatasetData, link_label: str, **kwargs):
+        settings = self.ctx.settings
+        builder = LabelWorkChain.get_builder_from_protocol(
+            self.inputs.cp2k_code,
+            structures,
+            protocol=settings['label']['protocol'],
+            overrides=settings['label']['overrides'],
+            options=settings['resources']['cp2k']['options'] or None,
+            **kwargs,
+        )
+        builder.metadata.call_link_label = link_label
+        return builder
 
     def inspect_initial_labels(self):
         """Split the labelled initial set into training and test sets; keep the E0s for every later label."""
@@ -152,40 +236,70 @@ class ClusterCampaignWorkChain(WorkChain):
         self.ctx.training = parts['train']
         self.ctx.test = parts.get('test')
         self.ctx.e0s = node.outputs.isolated_atom_energies
+        self.ctx.cycle_roles['label'] = node
         return None
 
     def train(self):
         """Train (cycle 0) or retrain: fine-tune from the previous model unless the campaign says otherwise."""
-        config = self.config
-        parent = self.ctx.model if (self.ctx.model is not None and config['train']['fine_tune']) else None
+        settings = self.ctx.settings
+        parent = self.ctx.model if (self.ctx.model is not None and settings['train']['fine_tune']) else None
         builder = TrainWorkChain.get_builder_from_protocol(
             self.inputs.train_code,
             self.ctx.training,
             test=self.ctx.test,
-            protocol=config['train']['protocol'],
-            overrides=config['train']['overrides'],
+            protocol=settings['train']['protocol'],
+            overrides=settings['train']['overrides'],
             parent_model=parent,
-            seed=config['initial']['seed'] + self.ctx.cycle,
-            options=config['resources']['train']['options'] or None,
+            seed=settings['initial']['seed'] + self.ctx.cycle,
+            options=settings['resources']['train']['options'] or None,
         )
         builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_train'
         return ToContext(training_run=self.submit(builder))
 
     def inspect_training(self):
-        """Keep the new model, refit its density model, evaluate it and record the cycle."""
+        """Keep the new model."""
         node = self.ctx.training_run
         if not node.is_finished_ok or 'model' not in node.outputs:
             return self.exit_codes.ERROR_TRAINING.format(cycle=self.ctx.cycle, reason=node.exit_message or 'no model')
         self.ctx.model = node.outputs.model
-        settings = self.config['density']['settings']
-        self.ctx.density = fit_density_model(self.ctx.model, self.ctx.training, orm.Dict(settings))
-        self._evaluate_and_record(self.ctx.last_scan)
+        self.ctx.cycle_roles['train'] = node
+        return None
+
+    def fit_and_evaluate(self):
+        """Fit the new model's density model on its training set and evaluate it (here, or as jobs)."""
+        self.ctx.evaluation_set = self.ctx.test if self.ctx.test is not None else self.ctx.training
+        if 'scan_code' in self.inputs:
+            features = self._mace_job('features', self.ctx.training, {'mode': 'scan', 'write_features': True})
+            evaluation = self._mace_job('evaluate', self.ctx.evaluation_set, {'mode': 'evaluate'})
+            return ToContext(features_job=features, evaluation_job=evaluation)
+        density_settings = orm.Dict(self.ctx.settings['density']['settings'])
+        self.ctx.density, fit = fit_density_model.run_get_node(self.ctx.model, self.ctx.training, density_settings)
+        results, self.ctx.evaluation = evaluate_model.run_get_node(self.ctx.model, self.ctx.evaluation_set)
+        self.ctx.metrics = results['metrics']
+        self.ctx.cycle_roles.update(density_fit=fit, evaluation=self.ctx.evaluation)
+        return None
+
+    def record(self):
+        """Collect the inference jobs (if any) and record the cycle."""
+        if 'scan_code' in self.inputs:
+            for what, job in (('features', self.ctx.features_job), ('evaluate', self.ctx.evaluation_job)):
+                failed = self._inference_failed(job, what)
+                if failed:
+                    return failed
+            density_settings = orm.Dict(self.ctx.settings['density']['settings'])
+            self.ctx.density, fit = fit_density_from_features.run_get_node(
+                self.ctx.model, self.ctx.features_job.outputs.scan, density_settings
+            )
+            self.ctx.evaluation = self.ctx.evaluation_job
+            self.ctx.metrics = self.ctx.evaluation_job.outputs.metrics
+            self.ctx.cycle_roles.update(features=self.ctx.features_job, density_fit=fit, evaluation=self.ctx.evaluation)
+        self._record_cycle()
         return None
 
     def should_continue(self) -> bool:
         """Stop on ``max_cycles``, the unknown-fraction target or the MAE_pk target."""
-        stop = self.config['stop']
-        row = self.ctx.records[-1].get_dict()
+        stop = self.ctx.settings['stop']
+        row = self.ctx.last_record
         if self.ctx.stop_reason:
             return False
         if stop['mae_p95'] is not None and (row['force_mae_pk_ev_per_a'] or np.inf) < stop['mae_p95']:
@@ -202,53 +316,69 @@ class ClusterCampaignWorkChain(WorkChain):
             self.report(f'stopping: {self.ctx.stop_reason}')
             return False
         self.ctx.cycle += 1
+        self.ctx.cycle_roles = {}
         return True
 
     def explore(self):
         """Submit the MD walks of every target (pressures drawn uniformly in the configured range, seeded)."""
-        config = self.config
-        explore = config['explore']
-        rng = np.random.default_rng([config['initial']['seed'], self.ctx.cycle])
-        protocol_steps = sum(stage['steps'] for stage in load_protocol('md', explore['protocol'])['schedule'])
-        walks = {}
+        settings = self.ctx.settings
+        explore = settings['explore']
+        rng = np.random.default_rng([settings['initial']['seed'], self.ctx.cycle])
+        self.ctx.walks, self.ctx.walk_records = [], []
         for name, structure in sorted(self.inputs.targets.items()):
             for walk in range(explore['walks']):
                 stage = {
-                    'steps': explore['steps'] or protocol_steps,
+                    'steps': self.ctx.walk_steps,
                     'temperature': explore['temperature'],
                     'pressure': float(rng.uniform(*explore['pressure_range'])),
                 }
-                overrides = {**explore['overrides'], 'seed': int(rng.integers(2**31)), 'schedule': [stage]}
+                seed = int(rng.integers(2**31))
                 builder = MdBaseWorkChain.get_builder_from_protocol(
                     self.inputs.md_code,
                     structure,
                     self.ctx.model,
                     protocol=explore['protocol'],
-                    overrides=overrides,
+                    overrides={**explore['overrides'], 'seed': seed, 'schedule': [stage]},
                     engine=explore['engine'],
-                    options=config['resources']['md']['options'] or None,
+                    options=settings['resources']['md']['options'] or None,
                 )
-                label = f'cycle_{self.ctx.cycle}_explore_{name}_{walk}'
-                builder.metadata.call_link_label = label
-                walks[label] = self.submit(builder)
-        return ToContext(**walks)
+                builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_explore_{name}_{walk}'
+                self.to_context(walks=append_(self.submit(builder)))
+                self.ctx.walk_records.append(
+                    {'target': name, 'walk': walk, 'pressure': stage['pressure'], 'seed': seed}
+                )
 
     def scan(self):
-        """Score every atom of the walks' frames and cut clusters around the unknown ones (one calcfunction)."""
-        prefix = f'cycle_{self.ctx.cycle}_explore_'
-        trajectories = {
-            key[len(prefix) :]: self.ctx[key].outputs.trajectory
-            for key in self.ctx
-            if key.startswith(prefix) and 'trajectory' in self.ctx[key].outputs
-        }
-        if not trajectories:
+        """Score every atom of the walks' frames: here (calcfunction) or as a scan job on the scan code."""
+        done = [(node, record) for node, record in zip(self.ctx.walks, self.ctx.walk_records)]
+        done = [(node, record) for node, record in done if 'trajectory' in node.outputs]
+        if not done:
             return self.exit_codes.ERROR_EXPLORATION.format(cycle=self.ctx.cycle)
-        extract = self.config['extract']
-        settings = {**extract, 'cycle': self.ctx.cycle}
-        result = scan_and_extract(self.ctx.model, self.ctx.density, orm.Dict(settings), **trajectories)
-        self.ctx.last_scan = result['scan']
-        self.ctx.clusters = result.get('clusters')
-        scan = result['scan'].get_dict()
+        walks = orm.Dict({f'walk_{i}': record for i, (_, record) in enumerate(done)})
+        trajectories = {f'walk_{i}': node.outputs.trajectory for i, (node, _) in enumerate(done)}
+        self.ctx.extract_settings = orm.Dict({**self.ctx.settings['extract'], 'cycle': self.ctx.cycle})
+        if 'scan_code' in self.inputs:
+            self.ctx.scan_frames = scan_frames(walks, **trajectories)
+            job = self._mace_job('scan', self.ctx.scan_frames, {'mode': 'scan'}, density=self.ctx.density)
+            return ToContext(scan_job=job)
+        self.ctx.scan_outputs, self.ctx.cycle_roles['scan'] = scan_and_extract.run_get_node(
+            self.ctx.model, self.ctx.density, self.ctx.extract_settings, walks, **trajectories
+        )
+        return None
+
+    def inspect_scan(self):
+        """Cut the clusters from a scan job's scores (if the scan was a job) and report what the scan found."""
+        if 'scan_code' in self.inputs:
+            failed = self._inference_failed(self.ctx.scan_job, 'scan')
+            if failed:
+                return failed
+            self.ctx.scan_outputs, cut = clusters_from_scan.run_get_node(
+                self.ctx.scan_frames, self.ctx.scan_job.outputs.scan, self.ctx.extract_settings
+            )
+            self.ctx.cycle_roles.update(scan=self.ctx.scan_job, scan_clusters=cut)
+        self.ctx.last_scan = self.ctx.scan_outputs['scan']
+        self.ctx.clusters = self.ctx.scan_outputs.get('clusters')
+        scan = self.ctx.last_scan.get_dict()
         self.report(
             f'cycle {self.ctx.cycle}: {scan["unknown_atoms"]} of {scan["atoms"]} atoms unknown '
             f'({scan["unknown_fraction"]:.4f}) in {scan["frames"]} frames; {scan["clusters"]} clusters to label'
@@ -260,25 +390,24 @@ class ClusterCampaignWorkChain(WorkChain):
         return self.ctx.clusters is not None
 
     def nothing_unknown(self):
-        """No unknown atom in any frame: the model knows what MD shows it; record the cycle and stop."""
-        self._evaluate_and_record(self.ctx.last_scan)
+        """No unknown atom in any frame: the model knows what MD shows it; record the cycle and stop.
+
+        The model is the previous cycle's, so its evaluation is recorded again, not repeated.
+        """
+        self._record_cycle()
         self.ctx.stop_reason = 'no unknown atom in the explored frames'
 
     def label(self):
         """Label the clusters with the campaign's protocol and the initial E0s."""
-        builder = LabelWorkChain.get_builder_from_protocol(
-            self.inputs.cp2k_code,
-            self.ctx.clusters,
-            protocol=self.config['label']['protocol'],
-            overrides=self._label_overrides(),
-            isolated_atom_energies=self.ctx.e0s,
+        builder = self._label_builder(
+            self.ctx.clusters, f'cycle_{self.ctx.cycle}_label', isolated_atom_energies=self.ctx.e0s
         )
-        builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_label'
         return ToContext(cluster_label=self.submit(builder))
 
     def merge(self):
         """Add the labelled clusters to the training set (clusters that failed are reported, not added)."""
         node = self.ctx.cluster_label
+        self.ctx.cycle_roles['label'] = node
         if 'dataset' not in node.outputs:
             return self.exit_codes.ERROR_CLUSTER_LABELLING.format(cycle=self.ctx.cycle)
         if 'failed' in node.outputs:

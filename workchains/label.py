@@ -22,7 +22,7 @@ from aiida_mofal.protocols import load_protocol
 
 from .cp2k_base import Cp2kBaseWorkChain
 
-__all__ = ('LabelWorkChain', 'label_settings')
+__all__ = ('LabelWorkChain', 'check_options', 'data_dir_for', 'label_settings')
 
 FREE_FORM = ('cp2k', 'basis_set', 'calculation.options')
 
@@ -32,7 +32,7 @@ def label_settings(protocol: str | None = None, overrides: Mapping[str, Any] | N
     return load_protocol('label', protocol, overrides, free_form=FREE_FORM)
 
 
-def _data_dir(code: orm.AbstractCode | None):
+def data_dir_for(code: orm.AbstractCode | None):
     """CP2K's data directory when the code runs on this machine (then basis sets can be checked before submission)."""
     from aiida_mofal.environment import cp2k_data_dir
 
@@ -57,6 +57,20 @@ def _frames(inputs: Mapping) -> list[tuple[str, Atoms]]:
     return frames
 
 
+def check_options(options: Mapping[str, Any], calculation: str = 'cp2k') -> str | None:
+    """Return why ``options`` are not ``metadata.options`` of the CalcJob ``calculation`` (an entry point), or None.
+
+    Checked when the builder is made, so that a typo (``queue`` for ``queue_name``) is refused before any job.
+    """
+    from aiida.plugins import CalculationFactory
+
+    known = set(CalculationFactory(calculation).spec().inputs['metadata']['options'])
+    unknown = sorted(set(options) - known)
+    if unknown:
+        return f'unknown CalcJob option(s) {unknown}; valid: {", ".join(sorted(known))}'
+    return None
+
+
 def validate_inputs(inputs: Mapping, _) -> str | None:
     """Refuse, before anything runs, structures that the protocol cannot label (naming each and the fix)."""
     has_dataset, has_structures = 'dataset' in inputs, bool(inputs.get('structures'))
@@ -67,7 +81,11 @@ def validate_inputs(inputs: Mapping, _) -> str | None:
         label_settings(settings.get('protocol'), {k: v for k, v in settings.items() if k != 'protocol'})
     except ValueError as error:
         return f'settings: {error}'
-    data_dir = _data_dir(inputs.get('code'))
+    if 'options' in inputs:
+        error = check_options(inputs['options'].get_dict())
+        if error:
+            return f'options: {error}'
+    data_dir = data_dir_for(inputs.get('code'))
     for name, atoms in _frames(inputs):
         try:
             check_labelling_input(atoms, settings, name, data_dir)
@@ -105,6 +123,12 @@ class LabelWorkChain(WorkChain):
             required=False,
             help='E0s (eV) from an earlier labelling with the same settings; skips the free-atom runs.',
         )
+        spec.input(
+            'options',
+            valid_type=orm.Dict,
+            required=False,
+            help='CalcJob options of every CP2K job (queue, account, resources, walltime, ...), over the protocol.',
+        )
         spec.input('clean_workdir', valid_type=orm.Bool, default=lambda: orm.Bool(False))
         spec.inputs.validator = validate_inputs
         spec.outline(
@@ -120,7 +144,11 @@ class LabelWorkChain(WorkChain):
         spec.exit_code(403, 'ERROR_ISOLATED_ATOMS_FAILED', message='no isolated-atom energy for: {elements}')
 
     def setup(self):
-        """Make the source data set and the queue of single points (structures first, then free atoms)."""
+        """Make the source data set and the queue of single points (structures first, then free atoms).
+
+        The queue holds names and indices only: the structures are nodes (``ctx.structures``) and the ASE frames
+        are read from the source data set when a batch is submitted, so the saved state holds no structure twice.
+        """
         self.ctx.settings = self.inputs.settings.get_dict()
         if 'dataset' in self.inputs:
             self.ctx.source = self.inputs.dataset
@@ -128,13 +156,20 @@ class LabelWorkChain(WorkChain):
             info = self.inputs.get('structure_info', orm.Dict())
             self.ctx.source = dataset_from_structures(structure_info=info, **self.inputs.structures)
         structures = structures_from_dataset(self.ctx.source)
-        frames = self.ctx.source.get_atoms()
-        queue = [(key, structures[key], frames[int(key.split('_')[1])]) for key in sorted(structures, key=_index)]
+        queue = []
+        self.ctx.structures = {}
+        for index in range(self.ctx.source.count):
+            key = f'frame_{index}'
+            self.ctx.structures[key] = structures[key]
+            queue.append({'key': key, 'frame': index})
         if self.ctx.settings['isolated_atoms'] and 'isolated_atom_energies' not in self.inputs:
             for symbol, structure in sorted(free_atoms(self.ctx.source).items()):
-                queue.append((f'atom_{symbol}', structure, isolated_atom(symbol, self.ctx.settings)))
+                key = f'atom_{symbol}'
+                self.ctx.structures[key] = structure
+                queue.append({'key': key, 'element': symbol})
         self.ctx.queue = queue
-        self.ctx.labels = {}
+        self.ctx.frame_labels = {}
+        self.ctx.atom_labels = {}
         self.ctx.failed = {}
         self.ctx.batch = []
 
@@ -142,18 +177,29 @@ class LabelWorkChain(WorkChain):
         """Whether single points are still waiting to be submitted."""
         return bool(self.ctx.queue)
 
+    def _atoms(self, entry: Mapping) -> Atoms:
+        """Return the ASE structure of a queue entry: a frame of the source (read once per process) or a free atom."""
+        if 'element' in entry:
+            return isolated_atom(entry['element'], self.ctx.settings)
+        frames = getattr(self, '_source_frames', None)
+        if frames is None:
+            frames = self._source_frames = self.ctx.source.get_atoms()
+        return frames[entry['frame']]
+
     def _builder(self, structure: orm.StructureData, atoms: Atoms):
         calculation = self.ctx.settings['calculation']
-        walltime = int(calculation['max_wallclock_seconds'] * calculation['walltime_fraction'])
+        options = {
+            'resources': dict(calculation['resources']),
+            'max_wallclock_seconds': int(calculation['max_wallclock_seconds']),
+            **calculation.get('options', {}),
+            **(self.inputs.options.get_dict() if 'options' in self.inputs else {}),
+        }
+        walltime = int(options['max_wallclock_seconds'] * calculation['walltime_fraction'])
         builder = Cp2kBaseWorkChain.get_builder()
         builder.cp2k.code = self.inputs.code
         builder.cp2k.structure = structure
         builder.cp2k.parameters = orm.Dict(build_cp2k_parameters(atoms, self.ctx.settings, walltime_seconds=walltime))
-        builder.cp2k.metadata.options.resources = dict(calculation['resources'])
-        builder.cp2k.metadata.options.max_wallclock_seconds = int(calculation['max_wallclock_seconds'])
-        builder.cp2k.metadata.options.parser_name = 'mofal.cp2k'
-        for key, value in calculation.get('options', {}).items():
-            builder.cp2k.metadata.options[key] = value
+        builder.cp2k.metadata.options = {**options, 'parser_name': 'mofal.cp2k'}
         builder.max_iterations = orm.Int(calculation['max_iterations'])
         builder.clean_workdir = self.inputs.clean_workdir
         return builder
@@ -163,50 +209,61 @@ class LabelWorkChain(WorkChain):
         size = max(1, int(self.ctx.settings['calculation']['max_concurrent']))
         batch, self.ctx.queue = self.ctx.queue[:size], self.ctx.queue[size:]
         self.ctx.batch = []
-        for key, structure, atoms in batch:
-            builder = self._builder(structure, atoms)
-            builder.metadata.call_link_label = key
-            node = self.submit(builder)
-            self.to_context(**{f'cp2k_{key}': node})
-            self.ctx.batch.append(key)
+        for entry in batch:
+            builder = self._builder(self.ctx.structures[entry['key']], self._atoms(entry))
+            builder.metadata.call_link_label = entry['key']
+            self.to_context(**{f'cp2k_{entry["key"]}': self.submit(builder)})
+            self.ctx.batch.append(entry)
         self.report(f'submitted {len(batch)} CP2K single point(s); {len(self.ctx.queue)} waiting')
 
     def inspect_batch(self):
-        """Keep converged labels; record every failure with its reason."""
-        for key in self.ctx.batch:
+        """Keep converged labels; record every failure with its reason (and the frame or element it is of)."""
+        for entry in self.ctx.batch:
+            key = entry['key']
             node = self.ctx[f'cp2k_{key}']
             if node.is_finished_ok and 'labels' in node.outputs:
-                self.ctx.labels[key] = node.outputs.labels
+                if 'element' in entry:
+                    self.ctx.atom_labels[entry['element']] = node.outputs.labels
+                else:
+                    self.ctx.frame_labels[key] = {'labels': node.outputs.labels, 'frame': entry['frame']}
             else:
                 state = f'exit status {node.exit_status}' if node.is_finished else node.process_state.value
                 reason = node.exit_message or state
-                self.ctx.failed[key] = {'pk': node.pk, 'exit_status': node.exit_status, 'reason': reason}
+                where = {'element': entry['element']} if 'element' in entry else {'frame': entry['frame']}
+                self.ctx.failed[key] = {'pk': node.pk, 'exit_status': node.exit_status, 'reason': reason, **where}
                 self.report(f'{key} could not be labelled ({node.process_label}<{node.pk}>): {reason}')
 
     def collect(self):
         """Build the labelled data set (calcfunction) and report what was left out."""
-        atoms_labels = {key.split('_', 1)[1]: node for key, node in self.ctx.labels.items() if key.startswith('atom_')}
-        frame_labels = {key: node for key, node in self.ctx.labels.items() if key.startswith('frame_')}
         if 'isolated_atom_energies' in self.inputs:
             e0s = self.inputs.isolated_atom_energies
-        elif atoms_labels:
-            e0s = isolated_atom_energies(**atoms_labels)
+        elif self.ctx.atom_labels:
+            e0s = isolated_atom_energies(**self.ctx.atom_labels)
         else:
             e0s = orm.Dict({}).store()
         self.out('isolated_atom_energies', e0s)
         if self.ctx.failed:
             self.out('failed', orm.Dict(self.ctx.failed).store())
-        if not frame_labels:
+        if not self.ctx.frame_labels:
             return self.exit_codes.ERROR_ALL_FAILED
+        frames = {key: entry['frame'] for key, entry in self.ctx.frame_labels.items()}
+        labels = {key: entry['labels'] for key, entry in self.ctx.frame_labels.items()}
         dataset = collect_labels(
-            source=self.ctx.source, settings=self.inputs.settings, isolated_atom_energies=e0s, **frame_labels
+            source=self.ctx.source,
+            settings=self.inputs.settings,
+            isolated_atom_energies=e0s,
+            frames=orm.Dict(frames),
+            **labels,
         )
         self.out('dataset', dataset)
         self.report(f'labelled {dataset.count} of {self.ctx.source.count} configurations into {dataset.pk}')
         missing = sorted(set(dataset.elements) - set(e0s.get_dict())) if self.ctx.settings['isolated_atoms'] else []
         if missing:
             return self.exit_codes.ERROR_ISOLATED_ATOMS_FAILED.format(elements=', '.join(missing))
-        failed_frames = sorted((key for key in self.ctx.failed if key.startswith('frame_')), key=_index)
+        failed_frames = sorted(
+            (key for key, failure in self.ctx.failed.items() if 'frame' in failure),
+            key=lambda key: self.ctx.failed[key]['frame'],
+        )
         if failed_frames:
             return self.exit_codes.ERROR_SOME_FAILED.format(count=len(failed_frames), keys=', '.join(failed_frames))
         return None
@@ -222,6 +279,7 @@ class LabelWorkChain(WorkChain):
         structure_info: Mapping[str, Mapping] | None = None,
         isolated_atom_energies: Mapping[str, float] | orm.Dict | None = None,
         clean_workdir: bool = False,
+        options: Mapping[str, Any] | None = None,
     ):
         """Return a builder for labelling ``structures`` with ``protocol`` (default ``moderate``).
 
@@ -230,7 +288,11 @@ class LabelWorkChain(WorkChain):
             key → node, or a sequence keyed ``s0``, ``s1``, ...) with ``structure_info`` per key.
         :param overrides: validated against the protocol: an unknown key raises; ``cp2k`` (raw CP2K sections)
             and ``basis_set`` (per element) are free-form.
-        :raises ValueError: for an unknown protocol or override, or a structure the protocol cannot label.
+        :param options: CalcJob options of every CP2K job, over the protocol's ``calculation`` settings, as the
+            train and MD builders take them: ``{'queue_name': 'cpu', 'account': 'proj', 'resources': {...},
+            'max_wallclock_seconds': 7200, 'custom_scheduler_commands': '#SBATCH --qos=short'}``. CP2K's own
+            WALLTIME follows ``max_wallclock_seconds``.
+        :raises ValueError: for an unknown protocol, override or option, or a structure the protocol cannot label.
         """
         settings = label_settings(protocol, overrides)
         builder = cls.get_builder()
@@ -250,11 +312,9 @@ class LabelWorkChain(WorkChain):
             if not isinstance(isolated_atom_energies, orm.Dict):
                 isolated_atom_energies = orm.Dict(dict(isolated_atom_energies))
             builder.isolated_atom_energies = isolated_atom_energies
+        if options:
+            builder.options = orm.Dict(dict(options))
         error = validate_inputs(builder._inputs(prune=True), None)
         if error:
             raise LabelInputError(error)
         return builder
-
-
-def _index(key: str) -> int:
-    return int(key.rsplit('_', 1)[1])

@@ -5,18 +5,43 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiida_mofal.campaign.config import CampaignFileError, load_campaign, parse_campaign
+from aiida_mofal.campaign.config import CampaignFileError, campaign_settings, load_campaign, parse_campaign
 from aiida_mofal.campaign.initial import initial_configurations
 from tests.structure_files import read_structure
 
 EXAMPLE = Path(__file__).resolve().parents[2] / 'examples' / 'campaign_znim2.yaml'
 
 
-def test_the_example_campaign_validates():
-    config, base = load_campaign(EXAMPLE)
-    assert config.targets[0].name == 'znim2' and (base / config.targets[0].structure).is_file()
-    assert config.label.protocol == 'xtb' and config.stop.max_cycles == 2
-    assert config.explore.pressure_range == (-1.5, 1.5)
+def test_the_example_campaign_validates_as_overrides_of_its_protocol():
+    campaign = load_campaign(EXAMPLE)
+    assert campaign.protocol == 'demo' and campaign.targets['znim2'].is_file()
+    settings = campaign.settings
+    assert settings.label.protocol == 'xtb' and settings.stop.max_cycles == 2  # from the file
+    assert settings.explore.pressure_range == (-1.5, 1.5)
+    assert 'density' not in campaign.overrides and settings.density.settings == {}  # from the protocol
+    assert settings.resources.scan is None and settings.stop.mae_p95 is None
+    assert campaign.overrides['extract']['max_clusters'] == 6 != campaign_settings().extract.max_clusters
+
+
+def test_overrides_from_python_are_validated_the_same_way():
+    settings = campaign_settings('demo', {'stop': {'max_cycles': 1}, 'resources': {'scan': {'code': 'gpu@hpc'}}})
+    assert settings.stop.max_cycles == 1 and settings.stop.unknown_fraction is None
+    assert settings.resources.scan.code == 'gpu@hpc' and settings.resources.scan.options == {}
+    with pytest.raises(CampaignFileError, match="campaign settings: stop.max_cycle: unknown key .*'max_cycles'"):
+        campaign_settings(None, {'stop': {'max_cycle': 1}})
+    with pytest.raises(CampaignFileError, match='targets: unknown key'):
+        campaign_settings(None, {'targets': []})  # targets are the builder's argument, not a setting
+    with pytest.raises(CampaignFileError, match="protocol: unknown campaign protocol 'dmeo'. Did you mean 'demo'"):
+        campaign_settings('dmeo')
+
+
+def test_an_unknown_protocol_and_repeated_targets_are_refused_with_their_line():
+    text = 'protocol: dmeo\n' + EXAMPLE.read_text()
+    with pytest.raises(CampaignFileError, match="demo.yaml:1: protocol: unknown campaign protocol 'dmeo'"):
+        parse_campaign(text, 'demo.yaml')
+    twice = EXAMPLE.read_text().replace('targets:\n', 'targets:\n  - {name: znim2, structure: x.cif}\n')
+    with pytest.raises(CampaignFileError, match='targets: .*unique; repeated: znim2'):
+        parse_campaign(twice, 'demo.yaml')
 
 
 def test_a_typo_names_the_key_the_line_and_the_fix():

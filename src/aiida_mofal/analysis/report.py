@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-__all__ = ('plot_learning_curve', 'plot_parity', 'plot_structure_values', 'plot_unknown_fraction', 'status_table')
+__all__ = (
+    'plot_learning_curve',
+    'plot_parity',
+    'plot_structure_values',
+    'plot_unknown_fraction',
+    'status_table',
+    'write_campaign_report',
+)
 
 _COLUMNS = (
     ('cycle', 'cycle', '{}'),
@@ -53,6 +60,13 @@ def _figure():
     return plt
 
 
+def _save(plt, fig, path: str | Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
 def plot_learning_curve(rows: Sequence[dict], path: str | Path) -> Path:
     """Plot force MAE_p95 and RMSE (meV/Å) and ΔE_std (meV/atom) on the test set, per cycle."""
     plt = _figure()
@@ -69,10 +83,7 @@ def plot_learning_curve(rows: Sequence[dict], path: str | Path) -> Path:
     left.set_xticks(cycles)
     evaluated = {row.get('evaluated_on', 'test') for row in rows}
     left.set_title(f'Learning curve ({" / ".join(sorted(evaluated))} set)')
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def plot_unknown_fraction(rows: Sequence[dict], path: str | Path) -> Path:
@@ -86,10 +97,7 @@ def plot_unknown_fraction(rows: Sequence[dict], path: str | Path) -> Path:
     axis.set_xlabel('cycle')
     axis.set_ylabel('unknown atoms / scanned atoms')
     axis.set_title('Unknown fraction in the explored frames')
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def plot_parity(errors: dict[str, np.ndarray], path: str | Path, title: str = 'Test set') -> Path:
@@ -110,10 +118,7 @@ def plot_parity(errors: dict[str, np.ndarray], path: str | Path, title: str = 'T
         axis.set_ylabel(f'MACE ({unit})')
     energy.set_title(f'{title}: energy')
     force.set_title(f'{title}: force components')
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def plot_structure_values(atoms: Atoms, values: np.ndarray, path: str | Path, label: str, title: str) -> Path:
@@ -134,7 +139,52 @@ def plot_structure_values(atoms: Atoms, values: np.ndarray, path: str | Path, la
     axis.set_xlabel('x (Å)')
     axis.set_ylabel('y (Å)')
     axis.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
+
+
+def write_campaign_report(
+    output: str | Path,
+    *,
+    title: str,
+    state: str,
+    rows: Sequence[dict],
+    errors: dict[str, np.ndarray] | None = None,
+    target: Atoms | None = None,
+    target_uncertainty: np.ndarray | None = None,
+    first_test_structure: Atoms | None = None,
+) -> dict:
+    """Write a campaign's figures and ``index.md`` (the table and the figures) to ``output``.
+
+    :param rows: the per-cycle rows (``aiida_mofal.campaign.queries.campaign_rows``).
+    :param errors: the last evaluation's error arrays: a parity plot, and with ``first_test_structure`` the
+        per-atom force error of the first evaluated structure.
+    :param target_uncertainty: per-atom uncertainty of ``target`` under the last density model.
+    :returns: ``summary`` (path of ``index.md``) and ``figures`` (name → path).
+    """
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    figures = {
+        'learning_curve': plot_learning_curve(rows, output / 'learning_curve.png'),
+        'unknown_fraction': plot_unknown_fraction(rows, output / 'unknown_fraction.png'),
+    }
+    if errors is not None:
+        figures['parity'] = plot_parity(errors, output / 'parity.png', title='Test set, last model')
+    if target is not None and target_uncertainty is not None:
+        figures['uncertainty'] = plot_structure_values(
+            target, target_uncertainty, output / 'target_uncertainty.png', '−log likelihood', 'Target: uncertainty'
+        )
+    if errors is not None and first_test_structure is not None:
+        mask = errors['structure_index'] == 0
+        per_atom = np.linalg.norm(errors['forces_pred'][mask] - errors['forces_ref'][mask], axis=1)
+        figures['error'] = plot_structure_values(
+            first_test_structure,
+            1000 * per_atom,
+            output / 'test_force_error.png',
+            '|ΔF| (meV/Å)',
+            'Test structure: force error',
+        )
+    summary = output / 'index.md'
+    lines = [f'# {title}', '', f'State: {state}', '', '```', status_table(rows), '```', '']
+    lines += [f'![{name}]({path.name})' for name, path in figures.items()]
+    summary.write_text('\n'.join(lines) + '\n')
+    return {'summary': str(summary), 'figures': {name: str(path) for name, path in figures.items()}}

@@ -1,19 +1,34 @@
 """The campaign file: one YAML document that says what to learn, how, where, and when to stop.
 
-Validated before anything is submitted; every error names the key path and the line of the file, so that a
-typo (``max_cycle`` for ``max_cycles``) is refused rather than silently ignored.
+A campaign's settings are a protocol of ``protocols/campaign.yaml`` (``demo`` unless the file says
+``protocol: NAME``) with the file's sections merged over it as overrides. The merged settings are validated
+here, before anything is submitted; every error names the key path and the line of the file, so that a typo
+(``max_cycle`` for ``max_cycles``) is refused rather than silently ignored. The same validation serves
+``ClusterCampaignWorkChain.get_builder_from_protocol`` for overrides given from Python.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ('CampaignConfig', 'CampaignFileError', 'load_campaign', 'parse_campaign')
+from aiida_mofal.protocols import ProtocolError, load_protocol
+
+__all__ = (
+    'CampaignFile',
+    'CampaignFileError',
+    'CampaignSettings',
+    'campaign_settings',
+    'load_campaign',
+    'parse_campaign',
+)
 
 
 class _Strict(BaseModel):
@@ -30,12 +45,12 @@ class Target(_Strict):
 class Initial(_Strict):
     """The initial training set: rattled, strained periodic copies of each target plus clusters cut from them."""
 
-    periodic_frames: int = Field(3, ge=0)
-    clusters: int = Field(6, ge=0)
-    test_frames: int = Field(1, ge=0, description='periodic frames per target held out as the test set')
-    rattle: float = Field(0.05, ge=0.0, le=0.5, description='Å, Gaussian')
-    strain: float = Field(0.02, ge=0.0, le=0.2, description='max |ε| of a random symmetric cell strain')
-    seed: int = 0
+    periodic_frames: int = Field(ge=0)
+    clusters: int = Field(ge=0)
+    test_frames: int = Field(ge=0, description='periodic frames per target held out as the test set')
+    rattle: float = Field(ge=0.0, le=0.5, description='Å, Gaussian')
+    strain: float = Field(ge=0.0, le=0.2, description='max |ε| of a random symmetric cell strain')
+    seed: int
 
 
 class Step(_Strict):
@@ -48,17 +63,17 @@ class Step(_Strict):
 class Train(Step):
     """Training: fine-tune from the previous model (default) or train from scratch each cycle."""
 
-    fine_tune: bool = True
+    fine_tune: bool
 
 
 class Explore(Step):
     """MD walks per target and cycle; pressures drawn uniformly in ``pressure_range`` (GPa)."""
 
-    engine: Literal['ase', 'lammps-python', 'lammps-mliap'] = 'ase'
-    walks: int = Field(3, ge=1)
-    pressure_range: tuple[float, float] = (-1.5, 1.5)
-    temperature: float = Field(300.0, gt=0.0)
-    steps: int | None = Field(None, ge=1, description='overrides the protocol: 500 fs at 0.5 fs = 1000 steps')
+    engine: Literal['ase', 'lammps-python', 'lammps-mliap']
+    walks: int = Field(ge=1)
+    pressure_range: tuple[float, float]
+    temperature: float = Field(gt=0.0)
+    steps: int | None = Field(ge=1, description='overrides the protocol: 500 fs at 0.5 fs = 1000 steps')
 
     @field_validator('pressure_range')
     @classmethod
@@ -71,10 +86,10 @@ class Explore(Step):
 class Extract(_Strict):
     """Cluster extraction around unknown atoms (SCIENCE.md §3): a cap per cycle, most uncertain first."""
 
-    max_clusters: int = Field(150, ge=1)
-    mantle_depth: int = Field(1, ge=0)
-    merge_depth: int = Field(0, ge=0)
-    vacuum: float = Field(6.0, ge=0.0)
+    max_clusters: int = Field(ge=1)
+    mantle_depth: int = Field(ge=0)
+    merge_depth: int = Field(ge=0)
+    vacuum: float = Field(ge=0.0)
 
 
 class Density(_Strict):
@@ -86,43 +101,82 @@ class Density(_Strict):
 class Stop(_Strict):
     """When to stop: after ``max_cycles``, or when a target is reached (whichever comes first)."""
 
-    max_cycles: int = Field(5, ge=0)
-    unknown_fraction: float | None = Field(None, ge=0.0, le=1.0)
-    mae_p95: float | None = Field(None, gt=0.0, description='eV/Å, on the test set')
+    max_cycles: int = Field(ge=0)
+    unknown_fraction: float | None = Field(ge=0.0, le=1.0)
+    mae_p95: float | None = Field(gt=0.0, description='eV/Å, on the test set')
 
 
 class Resource(_Strict):
-    """Which code runs a step, and its scheduler options (resources, queue, walltime, ...)."""
+    """Which code runs a step, and its CalcJob options (resources, queue, walltime, scheduler commands, ...)."""
 
     code: str
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class ScanResource(Resource):
+    """The code that runs a cycle's MACE inference as jobs, and the settings of those ``mofal.mace.evaluate`` jobs."""
+
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description='device (cpu/cuda), max_atoms_per_batch, max_atoms_per_chunk'
+    )
+
+
 class Resources(_Strict):
-    """Codes per step: CP2K for labels, Python+MACE for training and MD (GPU nodes on a cluster)."""
+    """Codes per step: CP2K for labels, Python+MACE for training and MD; optionally one for the scan.
 
-    cp2k: Resource = Resource(code='cp2k@localhost')
-    train: Resource = Resource(code='python-mace@localhost')
-    md: Resource = Resource(code='python-mace@localhost')
+    Without ``scan`` the MACE inference of a cycle (features of every frame, density fit, evaluation) runs in
+    the process that runs the campaign: right for small systems. With it, those run as jobs on that code.
+    """
+
+    cp2k: Resource
+    train: Resource
+    md: Resource
+    scan: ScanResource | None = None
 
 
-class CampaignConfig(_Strict):
-    """A whole cluster-based active-learning campaign (the cluster paper's Figure 2A)."""
+class CampaignSettings(_Strict):
+    """Every setting of one campaign: a protocol of ``protocols/campaign.yaml`` with overrides applied."""
 
-    name: str = 'campaign'
+    protocol: str
+    name: str
+    initial: Initial
+    label: Step
+    train: Train
+    explore: Explore
+    extract: Extract
+    density: Density
+    stop: Stop
+    resources: Resources
+
+
+class _CampaignFileModel(CampaignSettings):
+    """What a campaign file may hold: the targets, a protocol name, and overrides of every other section."""
+
     targets: list[Target] = Field(min_length=1)
-    initial: Initial = Initial()
-    label: Step = Step(protocol='xtb')
-    train: Train = Train(protocol='tiny')
-    explore: Explore = Explore(protocol='explore')
-    extract: Extract = Extract()
-    density: Density = Density()
-    stop: Stop = Stop()
-    resources: Resources = Resources()
+
+    @field_validator('targets')
+    @classmethod
+    def _unique(cls, value):
+        names = [target.name for target in value]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f'target names must be unique; repeated: {", ".join(repeated)}')
+        return value
+
+
+@dataclass(frozen=True)
+class CampaignFile:
+    """A validated campaign file: its protocol, its sections as written (the overrides) and its targets."""
+
+    source: str
+    protocol: str
+    overrides: dict
+    settings: CampaignSettings
+    targets: dict[str, Path]
 
 
 class CampaignFileError(ValueError):
-    """A campaign file that cannot run; the message lists every problem with its key path and line."""
+    """Campaign settings that cannot run; the message lists every problem with its key path (and line)."""
 
 
 def _line_of(root: yaml.Node, path: tuple) -> int | None:
@@ -158,8 +212,60 @@ def _known_keys(model: type[BaseModel], path: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def parse_campaign(text: str, source: str = 'campaign file') -> CampaignConfig:
-    """Validate campaign YAML ``text``; raise :class:`CampaignFileError` with ``source:line: key: problem`` lines."""
+def _merge(base: Mapping, overrides: Mapping) -> dict:
+    """Return ``base`` updated with ``overrides``, mappings merged key by key; unknown keys are left to validation."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _validate(model: type[BaseModel], data: dict, source: str, root: yaml.Node | None = None):
+    """Validate ``data``; raise :class:`CampaignFileError` with one ``source:line: key: problem`` per problem."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            path = tuple(problem['loc'])
+            key = '.'.join(str(part) for part in path)
+            line = _line_of(root, path) if root is not None else None
+            message = problem['msg']
+            if problem['type'] == 'extra_forbidden':
+                known = _known_keys(model, path[:-1])
+                close = difflib.get_close_matches(str(path[-1]), known, n=1)
+                message = 'unknown key' + (f' (did you mean {close[0]!r}?)' if close else '')
+                if known:
+                    message += f'; valid: {", ".join(known)}'
+            where = f'{source}:{line or "?"}' if root is not None else source
+            lines.append(f'{where}: {key}: {message}')
+        raise CampaignFileError('\n'.join(lines)) from None
+
+
+def _protocol_inputs(protocol: str | None, where: str) -> dict:
+    try:
+        return load_protocol('campaign', protocol)
+    except ProtocolError as error:
+        raise CampaignFileError(f'{where}: protocol: {error}') from None
+
+
+def campaign_settings(protocol: str | None = None, overrides: Mapping[str, Any] | None = None) -> CampaignSettings:
+    """Return the settings of campaign ``protocol`` (default: the file's ``default_protocol``) with ``overrides``.
+
+    :raises CampaignFileError: for an unknown protocol, an unknown key or a bad value, naming every key path.
+    """
+    inputs = _protocol_inputs(protocol, 'campaign settings')
+    return _validate(CampaignSettings, _merge(inputs, overrides or {}), 'campaign settings')
+
+
+def parse_campaign(text: str, source: str = 'campaign file', base: Path | None = None) -> CampaignFile:
+    """Validate campaign YAML ``text`` as overrides of its ``protocol``; targets are resolved against ``base``.
+
+    :raises CampaignFileError: with ``source:line: key: problem`` lines, every problem at once.
+    """
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -167,31 +273,28 @@ def parse_campaign(text: str, source: str = 'campaign file') -> CampaignConfig:
         raise CampaignFileError(f'{source}: not valid YAML: {error}') from None
     if not isinstance(data, dict):
         raise CampaignFileError(f'{source}: expected a mapping of campaign settings at the top level.')
-    try:
-        return CampaignConfig.model_validate(data)
-    except ValidationError as error:
-        lines = []
-        for problem in error.errors():
-            path = tuple(problem['loc'])
-            key = '.'.join(str(part) for part in path)
-            line = _line_of(root, path)
-            message = problem['msg']
-            if problem['type'] == 'extra_forbidden':
-                known = _known_keys(CampaignConfig, path[:-1])
-                close = difflib.get_close_matches(str(path[-1]), known, n=1)
-                message = 'unknown key' + (f' (did you mean {close[0]!r}?)' if close else '')
-                if known:
-                    message += f'; valid: {", ".join(known)}'
-            lines.append(f'{source}:{line or "?"}: {key}: {message}')
-        raise CampaignFileError('\n'.join(lines)) from None
+    protocol = data.get('protocol')
+    if protocol is not None and not isinstance(protocol, str):
+        raise CampaignFileError(f'{source}:{_line_of(root, ("protocol",))}: protocol: give a protocol name.')
+    inputs = _protocol_inputs(protocol, f'{source}:{_line_of(root, ("protocol",)) or "?"}')
+    overrides = {key: value for key, value in data.items() if key not in ('protocol', 'targets')}
+    merged = _merge(inputs, {**overrides, 'targets': data.get('targets')})
+    validated = _validate(_CampaignFileModel, merged, source, root)
+    base = Path.cwd() if base is None else Path(base)
+    return CampaignFile(
+        source=source,
+        protocol=validated.protocol,
+        overrides=overrides,
+        settings=CampaignSettings.model_validate(validated.model_dump(exclude={'targets'})),
+        targets={target.name: (base / target.structure).resolve() for target in validated.targets},
+    )
 
 
-def load_campaign(path: str | Path) -> tuple[CampaignConfig, Path]:
-    """Read and validate a campaign file; return the config and the directory that relative paths start from."""
+def load_campaign(path: str | Path) -> CampaignFile:
+    """Read and validate a campaign file; target paths are relative to the file and must exist."""
     path = Path(path)
-    config = parse_campaign(path.read_text(), str(path))
-    base = path.resolve().parent
-    missing = [t.structure for t in config.targets if not (base / t.structure).is_file()]
+    campaign = parse_campaign(path.read_text(), str(path), path.resolve().parent)
+    missing = [str(target) for target in campaign.targets.values() if not target.is_file()]
     if missing:
         raise CampaignFileError(f'{path}: target structure file(s) not found (relative to the file): {missing}')
-    return config, base
+    return campaign

@@ -1,7 +1,5 @@
 """The ``mofal`` command: the same code as the library, in ``verdi``'s style."""
 
-import sys
-
 import click
 from aiida.cmdline.groups import VerdiCommandGroup
 from aiida.cmdline.params import options, types
@@ -11,10 +9,6 @@ from aiida.cmdline.params import options, types
 @options.PROFILE(type=types.ProfileParamType(load_profile=True), expose_value=False)
 def cmd_root():
     """Active learning of MACE potentials for MOFs with AiiDA."""
-    if '--json' in sys.argv[1:]:
-        # standard output carries only the JSON: engines print notices when imported (MACE: cuequivariance)
-        utils.JSON_STREAM = sys.stdout
-        sys.stdout = sys.stderr
 
 
 from . import (  # noqa: E402, F401

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from pathlib import Path
 
 import click
@@ -11,7 +9,7 @@ from aiida.cmdline.params import arguments, types
 from aiida.cmdline.utils import decorators, echo
 
 from . import cmd_root
-from .utils import JSON_OPTION, echo_json
+from .utils import DAEMON_OPTION, JSON_OPTION, echo_json, launch, load_code
 
 ENGINE_CHOICES = ('ase', 'lammps-python', 'lammps-mliap')
 
@@ -143,7 +141,7 @@ def summary_of(node) -> dict:
 @click.option('--seed', type=click.IntRange(min=0), help='Seed of the initial velocities (and Langevin).')
 @click.option('--code', 'code_label', default='python-mace@localhost', show_default=True, help='Code to run with.')
 @click.option('--walltime', type=click.IntRange(min=60), help='Walltime of each job in seconds.')
-@click.option('--daemon', is_flag=True, help='Submit to the daemon and return at once (default: run and wait).')
+@DAEMON_OPTION
 @JSON_OPTION
 @decorators.with_dbenv()
 def cmd_md(
@@ -156,8 +154,6 @@ def cmd_md(
     --steps 1000 --json; mofal md zif4.cif --reaxff --protocol nvt --steps 2000 --json (the ZIF force field of
     tests/data_files/forcefields when --force-field is not given, in a checkout)
     """
-    from aiida import orm
-
     if reaxff == bool(model):
         echo.echo_critical('give --model (MACE) or --reaxff (ReaxFF), one of them')
     protocol = protocol or ('nvt' if reaxff else 'explore')
@@ -168,31 +164,24 @@ def cmd_md(
             overrides = build_overrides(protocol, ensemble, *target, steps, timestep, dump_every, seed)
     except (ValueError, click.BadParameter) as exception:
         echo.echo_critical(str(exception))
+    code = load_code(code_label)
+    structure_node = _load_structure(structure)
+    options = {'max_wallclock_seconds': walltime} if walltime else None
     try:
-        code = orm.load_code(code_label)
-    except Exception:
-        echo.echo_critical(f'code {code_label!r} not found; run `mofal setup` or pass --code.')
-    # with --json, stdout carries only the JSON: what libraries print (MACE does on import) and process reports go
-    # to stderr
-    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
-    with quiet:
-        structure_node = _load_structure(structure)
-        options = {'max_wallclock_seconds': walltime} if walltime else None
-        try:
-            if reaxff:
-                builder = _reaxff_builder(code, structure_node, protocol, overrides, options, force_field, control,
-                                          minimize)  # fmt: skip
-            else:
-                from aiida_mofal.workchains.md import MdBaseWorkChain
+        if reaxff:
+            builder = _reaxff_builder(code, structure_node, protocol, overrides, options, force_field, control,
+                                      minimize)  # fmt: skip
+        else:
+            from aiida_mofal.workchains.md import MdBaseWorkChain
 
-                builder = MdBaseWorkChain.get_builder_from_protocol(
-                    code, structure_node, _load_model(model), protocol=protocol, overrides=overrides, engine=engine,
-                    options=options,
-                )  # fmt: skip
-        except (ValueError, FileNotFoundError) as exception:
-            echo.echo_critical(str(exception))
-    node = _launch(builder, daemon, as_json)
-    if node is None:
+            builder = MdBaseWorkChain.get_builder_from_protocol(
+                code, structure_node, _load_model(model), protocol=protocol, overrides=overrides, engine=engine,
+                options=options,
+            )  # fmt: skip
+    except (ValueError, FileNotFoundError) as exception:
+        echo.echo_critical(str(exception))
+    results, node = launch(builder, daemon, as_json)
+    if results is None:
         return
     summary = summary_of(node)
     label = f'{node.process_label}<{node.pk}>'
@@ -221,24 +210,6 @@ def _reaxff_builder(code, structure, protocol, overrides, options, force_field, 
         code, structure, protocol=protocol, overrides=overrides or None, options=options, force_field=force_field,
         control=control, minimize=minimize or None,
     )  # fmt: skip
-
-
-def _launch(builder, daemon: bool, as_json: bool):
-    """Submit (``--daemon``: print the PK, return None) or run ``builder`` and return its node.
-
-    One small function on purpose: the shared ``cli.utils.launch`` replaces it.
-    """
-    from aiida.engine import run_get_node, submit
-
-    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():  # reports to stderr
-        node = submit(builder) if daemon else run_get_node(builder)[1]
-    if not daemon:
-        return node
-    if as_json:
-        echo_json({'pk': node.pk, 'uuid': node.uuid, 'submitted': True})
-    else:
-        echo.echo_success(f'submitted {node.process_label}<{node.pk}>')
-    return None
 
 
 def _echo_table(summary: dict) -> None:

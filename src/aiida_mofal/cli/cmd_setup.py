@@ -23,16 +23,10 @@ def cmd_setup(name, postgres, email, mpiprocs, as_json):
     Safe to run again: what exists is reused. The profile lives under $AIIDA_PATH (the README commands set
     it to the project's .aiida folder, so your own profiles are never touched).
     """
-    import contextlib
-    import sys
-
     from aiida_mofal.environment.profile import setup
 
-    # with --json, standard output carries only the JSON: AiiDA's progress reports go to standard error
-    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     try:
-        with quiet:
-            summary = setup(name=name, postgres=postgres, email=email, mpiprocs=mpiprocs)
+        summary = setup(name=name, postgres=postgres, email=email, mpiprocs=mpiprocs)
     except (RuntimeError, ConnectionError) as exception:
         echo.echo_critical(str(exception))
     if as_json:

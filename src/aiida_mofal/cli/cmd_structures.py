@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from pathlib import Path
 
 import click
@@ -52,9 +50,7 @@ def cmd_build_uio66(supercell, linker, hf, brick, seed, metal, output, store, as
         from aiida_mofal.calculations.clusters import build_uio66_structure
 
         load_profile()
-        quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
-        with quiet:
-            structure = build_uio66_structure(orm.Dict(parameters))
+        structure = build_uio66_structure(orm.Dict(parameters))
         atoms, pk = structure.get_ase(), structure.pk
         atoms.info.update(structure.base.attributes.get('mofal_builder', {}))
     else:

@@ -1,15 +1,176 @@
-"""Small helpers shared by the ``mofal`` commands."""
+"""What every ``mofal`` command shares: ``--json`` (standard output for the JSON only), ``--daemon`` and launching.
+
+Commands stay thin, as in mace-torch's ``main → run``: parse the options, build the inputs with the library
+(``get_builder_from_protocol``), hand the builder to :func:`launch`, print the result.
+"""
+
+from __future__ import annotations
 
 import json
+import os
+import sys
+from pathlib import Path
 
 import click
 
-#: where ``--json`` output goes when the root command has sent everything else to standard error
+__all__ = (
+    'DAEMON_OPTION',
+    'JSON_OPTION',
+    'echo_json',
+    'ensure_daemon',
+    'launch',
+    'load_code',
+    'parse_overrides',
+    'process_summary',
+)
+
+#: where ``--json`` output goes once :func:`_json_mode` has sent everything else to standard error
 JSON_STREAM = None
 
-JSON_OPTION = click.option('--json', 'as_json', is_flag=True, help='Print machine-readable JSON for scripts.')
+
+def _json_mode(ctx: click.Context, _param, value: bool) -> bool:
+    """With ``--json``, standard output carries only the JSON: everything else printed goes to standard error.
+
+    Runs while the options are parsed, so before the command imports anything: engines print notices when
+    imported (MACE: cuequivariance), and AiiDA's process reports are echoed to standard output.
+    """
+    global JSON_STREAM
+    if value:
+        JSON_STREAM = sys.stdout
+        sys.stdout = sys.stderr
+        ctx.call_on_close(_restore_stdout)
+    return value
+
+
+def _restore_stdout() -> None:
+    global JSON_STREAM
+    if JSON_STREAM is not None:
+        sys.stdout, JSON_STREAM = JSON_STREAM, None
+
+
+JSON_OPTION = click.option(
+    '--json',
+    'as_json',
+    is_flag=True,
+    is_eager=True,
+    callback=_json_mode,
+    help='Print machine-readable JSON for scripts (only the JSON goes to standard output).',
+)
+
+DAEMON_OPTION = click.option(
+    '--daemon', is_flag=True, help='Submit to the daemon (started if it is not running) and return at once.'
+)
 
 
 def echo_json(data) -> None:
-    """Print ``data`` as indented JSON on standard output."""
+    """Print ``data`` as indented JSON on standard output (the real one, also under ``--json``)."""
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str), file=JSON_STREAM)
+
+
+def ensure_daemon() -> None:
+    """Start the profile's daemon (one worker) with this environment's ``verdi`` unless it is running.
+
+    The daemon runs ``verdi``, which AiiDA looks up on ``PATH`` when it is imported; from a virtual environment
+    that is not activated that would be another installation's, or none: use the one beside this interpreter.
+    """
+    from aiida.cmdline.utils import echo
+    from aiida.engine.daemon import client as daemon_client
+
+    here = Path(sys.executable).parent
+    os.environ['PATH'] = f'{here}{os.pathsep}{os.environ.get("PATH", "")}'
+    if daemon_client.VERDI_BIN is None and (here / 'verdi').is_file():
+        daemon_client.VERDI_BIN = str(here / 'verdi')
+    client = daemon_client.get_daemon_client()
+    if client.is_daemon_running:
+        return
+    if daemon_client.VERDI_BIN is None:
+        echo.echo_critical(
+            f'the daemon is not running and no `verdi` is beside {sys.executable}; start it with '
+            '`verdi daemon start` from this environment, then submit again.'
+        )
+    client.start_daemon(number_workers=1)
+    _wait_for_broker()
+    echo.echo_report('started the daemon (1 worker); stop it with `verdi daemon stop`', err=True)
+
+
+def _wait_for_broker(seconds: float = 120.0) -> None:
+    """Wait until the broker that the daemon started accepts a submission.
+
+    AiiDA itself waits 10 s, too short on a loaded machine: the ZeroMQ broker of a fresh profile starts with the
+    daemon, and a submission before it is ready fails.
+    """
+    import time
+
+    from aiida.manage import get_manager
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            get_manager().get_communicator()
+            return
+        except ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+
+
+def load_code(label: str, option: str = '--code'):
+    """Load the code ``label`` or stop with how to get one (``mofal setup``, or another ``option``)."""
+    from aiida import orm
+    from aiida.cmdline.utils import echo
+
+    try:
+        return orm.load_code(label)
+    except Exception as exception:  # noqa: BLE001 -- not existing, ambiguous, ...: say how to get one
+        echo.echo_critical(
+            f'cannot load code {label!r} ({exception}); run `mofal setup` (localhost) or pass {option} LABEL@COMPUTER '
+            '(`verdi code list` shows the codes of this profile).'
+        )
+
+
+def parse_overrides(pairs: tuple[str, ...]) -> dict:
+    """Turn ``('hyperparameters.lr=0.005', ...)`` into a nested dict; values are read as YAML (numbers, bools)."""
+    import yaml
+
+    overrides: dict = {}
+    for pair in pairs:
+        key, sep, text = pair.partition('=')
+        if not sep or not key:
+            raise click.BadParameter(f'{pair!r} is not KEY=VALUE (e.g. hyperparameters.max_num_epochs=50).')
+        *parents, leaf = key.split('.')
+        target = overrides
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = yaml.safe_load(text)
+    return overrides
+
+
+def process_summary(node) -> dict:
+    """Return what every launching command prints about its process: PK, UUID, class, state and exit."""
+    return {
+        'pk': node.pk,
+        'uuid': node.uuid,
+        'process': node.process_label,
+        'state': node.process_state.value if node.process_state else None,
+        'exit_status': node.exit_status,
+        'exit_message': node.exit_message,
+    }
+
+
+def launch(builder, daemon: bool, as_json: bool):
+    """Run ``builder`` in the foreground, or submit it to the daemon and report the submission.
+
+    :returns: ``(results, node)``: the outputs and the process node in the foreground; with ``daemon``,
+        ``(None, node)`` once the submission is printed (the command then has nothing more to do).
+    """
+    from aiida import engine
+    from aiida.cmdline.utils import echo
+
+    if not daemon:
+        return engine.run_get_node(builder)
+    ensure_daemon()
+    node = engine.submit(builder)
+    if as_json:
+        echo_json({**process_summary(node), 'submitted': True})
+    else:
+        echo.echo_success(f'submitted {node.process_label}<{node.pk}>; follow it with `verdi process status {node.pk}`')
+    return None, node

@@ -1,7 +1,10 @@
 """A real campaign, end to end, under the daemon of the ZeroMQ profile: killed mid-way and resumed, then
 exported and imported into a fresh profile, where `mofal report` gives the same numbers.
 
-Real CP2K (GFN1-xTB), real MACE training (tiny), real ASE MD; sizes cut to the bone so that it runs in minutes.
+Real CP2K (GFN1-xTB), real MACE training (tiny), real ASE MD, and the MACE inference (features for the density
+fit, evaluation, scan) as `mofal.mace.evaluate` jobs on `python-mace@localhost` (`resources.scan`): the route of
+large systems. The small-system route (calcfunctions) is tested step by step in `tests/workchains` and
+`tests/calculations`. Sizes cut to the bone: one cycle after model 0, one walk, two clusters.
 """
 
 import json
@@ -18,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MOFAL = str(Path(sys.executable).parent / 'mofal')
 VERDI = str(Path(sys.executable).parent / 'verdi')
 
-pytestmark = [pytest.mark.engine, pytest.mark.daemon, pytest.mark.slow]
+# about 10 min on the idle 2-core machine; the limits leave room for a loaded one
+pytestmark = [pytest.mark.engine, pytest.mark.daemon, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 
 def run(command, aiida_path, timeout=1200, check=True):
@@ -35,10 +39,11 @@ def tiny_campaign(tmp_path_factory):
     folder = tmp_path_factory.mktemp('campaign')
     config = yaml.safe_load((ROOT / 'examples' / 'campaign_znim2.yaml').read_text())
     config['targets'][0]['structure'] = str(ROOT / 'tests' / 'data_files' / 'structures' / 'ZnIm2-sod_Lewis2009.cif')
-    config['initial'].update(periodic_frames=1, clusters=5, test_frames=0)
+    config['initial'].update(periodic_frames=1, clusters=3, test_frames=0)
     config['explore'].update(walks=1, steps=40)
     config['extract'].update(max_clusters=2)
-    config['stop'] = {'max_cycles': 2, 'unknown_fraction': None, 'mae_p95': None}
+    config['stop'] = {'max_cycles': 1, 'unknown_fraction': None}  # mae_p95 from the protocol
+    config['resources']['scan'] = {'code': 'python-mace@localhost'}
     path = folder / 'campaign.yaml'
     path.write_text(yaml.safe_dump(config))
     return path
@@ -57,8 +62,9 @@ def finished_campaign(tiny_campaign, tmp_path_factory):
     aiida_path = tmp_path_factory.mktemp('profile')
     run([MOFAL, 'setup', '--json'], aiida_path)
     submitted = json.loads(run([MOFAL, 'run', str(tiny_campaign), '--daemon', '--json'], aiida_path).stdout)
-    pk = submitted['campaign']  # the daemon was started by `mofal run --daemon`
-    deadline = time.time() + 1200
+    pk = submitted['pk']  # the daemon was started by `mofal run --daemon`
+    assert submitted['submitted'] is True and submitted['process'] == 'ClusterCampaignWorkChain'
+    deadline = time.time() + 3000
     killed_at = None
     try:
         while time.time() < deadline:
@@ -76,17 +82,28 @@ def finished_campaign(tiny_campaign, tmp_path_factory):
     return {'pk': pk, 'aiida_path': aiida_path, 'status': status, 'calcjobs_before_kill': killed_at}
 
 
-def test_campaign_runs_two_cycles_and_resumes_after_a_daemon_restart(finished_campaign):
+def test_campaign_runs_a_cycle_with_inference_jobs_and_resumes_after_a_daemon_restart(finished_campaign):
     status = finished_campaign['status']
     assert status['state'] == 'finished' and status['exit_status'] == 0, status
     rows = status['cycles']
-    assert [row['cycle'] for row in rows] == [0, 1, 2]
-    assert rows[0]['training_configurations'] == 6  # 1 periodic frame + 5 clusters
+    assert [row['cycle'] for row in rows] == [0, 1]
+    assert rows[0]['training_configurations'] == 4  # 1 periodic frame + 3 clusters
     for row in rows[1:]:
         assert row['frames_scanned'] > 0 and 0.0 <= row['unknown_fraction'] <= 1.0
         assert row['training_configurations'] >= rows[0]['training_configurations']
         assert row['force_mae_pk_ev_per_a'] > 0
     assert rows[-1]['training_configurations'] > rows[0]['training_configurations']  # clusters were learned
+    assert rows[1]['clusters_labelled'] == rows[1]['clusters_extracted'] > 0 and rows[1]['failures'] == 0
+    assert [(w['target'], w['walk'], w['finished_ok']) for w in rows[1]['walks']] == [('znim2', 0, True)]
+    assert set(rows[0]['processes']) == {'label', 'train', 'features', 'density_fit', 'evaluation'}
+    assert {'scan', 'scan_clusters', 'label', 'train'} <= set(rows[1]['processes'])
+    kinds = (
+        'from aiida import load_profile, orm; load_profile(); import sys\n'
+        'print(" ".join(orm.load_node(u).process_label for u in sys.argv[1:]))'
+    )
+    jobs = [rows[1]['processes'][role] for role in ('scan', 'features', 'evaluation')]
+    labels = run([sys.executable, '-c', kinds, *jobs], finished_campaign['aiida_path']).stdout.split()
+    assert labels == ['MaceEvaluateCalculation'] * 3  # the inference ran as jobs, not in the daemon worker
     # resumed without repeating finished jobs: no work chain launched the same job (link label) twice
     code = (
         'from aiida import load_profile, orm; load_profile(); import collections\n'

@@ -1,13 +1,59 @@
-"""The labelling work chain with real CP2K (GFN1-xTB): clusters and cells, derivatives, handlers, bad input."""
+"""The labelling work chain with real CP2K (GFN1-xTB): clusters and cells, derivatives, handlers, options.
+
+Its logic alone (queue, failures, collection, refusals) is tested against fake children in
+``tests/workchains/test_label.py``.
+"""
 
 import numpy as np
 import pytest
 from aiida import engine, orm
+from ase import Atoms
+from ase.build import molecule
 
-from aiida_mofal.cp2k.inputs import LabelInputError
 from aiida_mofal.workchains.label import LabelWorkChain
+from tests.structure_files import read_structure
 
 pytestmark = pytest.mark.engine
+
+
+@pytest.fixture
+def zn_im4_cluster() -> Atoms:
+    """Zn(HIm)4 2+ cut by the project's own cluster extraction from the small Zn(Im)2 framework (37 atoms)."""
+    from aiida_mofal.clusters.extract import extract_clusters
+
+    framework = read_structure('ZnIm2-sod_Lewis2009.cif')
+    zinc = int(np.flatnonzero(framework.numbers == 30)[0])
+    (cluster,) = extract_clusters(framework, [zinc], mantle_depth=1, merge_depth=0)
+    return cluster
+
+
+@pytest.fixture
+def water() -> Atoms:
+    atoms = molecule('H2O')
+    atoms.info.update(config_type='cluster', charge=0, multiplicity=1)
+    return atoms
+
+
+@pytest.fixture
+def small_cell() -> Atoms:
+    """Water and methane in a skewed 5 Å cell: a periodic structure that CP2K xTB labels in about a second."""
+    atoms = Atoms(
+        'OH2CH4',
+        positions=[
+            [0.0, 0.0, 0.0],
+            [0.96, 0.0, 0.0],
+            [-0.24, 0.93, 0.0],
+            [2.5, 2.5, 2.5],
+            [3.5, 2.5, 2.7],
+            [2.5, 3.6, 2.5],
+            [2.0, 2.0, 1.6],
+            [2.0, 2.0, 3.4],
+        ],
+        cell=[[5.0, 0.0, 0.0], [0.3, 5.2, 0.0], [0.0, 0.2, 5.5]],
+        pbc=True,
+    )
+    atoms.info.update(config_type='periodic', charge=0, multiplicity=1)
+    return atoms
 
 
 def run_label(code, frames, protocol='xtb', overrides=None, **kwargs):
@@ -40,7 +86,7 @@ def test_charged_cluster_and_periodic_cell_in_one_workchain(mofal_codes, zn_im4_
     assert binding < -100.0
 
 
-def test_forces_are_the_negative_energy_gradient(mofal_codes, water):
+def test_forces_are_the_negative_energy_gradient_and_options_reach_every_job(mofal_codes, water):
     h = 0.002
     frames = [water.copy()]
     for atom in (0, 1):
@@ -48,8 +94,14 @@ def test_forces_are_the_negative_energy_gradient(mofal_codes, water):
             displaced = water.copy()
             displaced.positions[atom, 0] += sign * h
             frames.append(displaced)
-    results, node = run_label(mofal_codes['cp2k'], frames, overrides={'isolated_atoms': False})
+    options = {'custom_scheduler_commands': '# mofal-options: account proj', 'append_text': 'echo mofal-options'}
+    results, node = run_label(mofal_codes['cp2k'], frames, overrides={'isolated_atoms': False}, options=options)
     assert node.is_finished_ok, node.exit_message
+    calcs = [calc for base in node.called if base.process_label == 'Cp2kBaseWorkChain' for calc in base.called]
+    assert len(calcs) == 5
+    for calc in calcs:  # scheduler options reach every CP2K job, through its submission script
+        script = calc.base.repository.get_object_content('_aiidasubmit.sh')
+        assert '# mofal-options: account proj' in script and 'echo mofal-options' in script
     labelled = results['dataset'].get_atoms()
     forces = labelled[0].arrays['REF_forces']
     for k, atom in enumerate((0, 1)):
@@ -129,50 +181,6 @@ def test_a_crashing_executable_is_retried_once_then_reported(mofal_codes, water,
     assert results['failed']['frame_0']['exit_status'] == 311
 
 
-def test_bad_input_is_refused_before_submission(mofal_codes, water):
-    close = water.copy()
-    close.positions[1] = close.positions[0] + [0.3, 0, 0]
-    with pytest.raises(Exception, match='closer than 0.5'):
-        LabelWorkChain.get_builder_from_protocol(mofal_codes['cp2k'], [close], protocol='xtb')
-    odd = water.copy()
-    odd.info['charge'] = 1  # 9 electrons cannot be a singlet
-    with pytest.raises(Exception, match='cannot have multiplicity 1'):
-        LabelWorkChain.get_builder_from_protocol(mofal_codes['cp2k'], [odd], protocol='xtb')
-    uranium = water.copy()
-    uranium.symbols[0] = 'U'
-    uranium.info['multiplicity'] = 1
-    with pytest.raises(LabelInputError, match='GFN1-xTB has no parameters for U'):
-        LabelWorkChain.get_builder_from_protocol(mofal_codes['cp2k'], [uranium], protocol='xtb')
-    with pytest.raises(ValueError, match="unknown override 'cutof'"):
-        LabelWorkChain.get_builder_from_protocol(mofal_codes['cp2k'], [water], protocol='fast', overrides={'cutof': 1})
-    cerium = water.copy()
-    cerium.symbols[0] = 'Ce'  # no DZVP-MOLOPT-SR-GTH for lanthanides in CP2K's MOLOPT files
-    with pytest.raises(LabelInputError, match="no basis set 'DZVP-MOLOPT-SR-GTH' for Ce"):
-        LabelWorkChain.get_builder_from_protocol(mofal_codes['cp2k'], [cerium], protocol='fast')
-    # the per-element basis override is free-form, and it is checked too
-    with pytest.raises(LabelInputError, match="no basis set 'NOPE' for H"):
-        LabelWorkChain.get_builder_from_protocol(
-            mofal_codes['cp2k'], [water], protocol='fast', overrides={'basis_set': {'H': 'NOPE'}}
-        )
-
-
-def test_launching_invalid_inputs_is_refused_before_anything_runs(mofal_codes, water):
-    builder = LabelWorkChain.get_builder_from_protocol(mofal_codes['cp2k'], [water], protocol='xtb')
-    close = water.copy()
-    close.positions[2] = close.positions[0] + [0.2, 0, 0]
-    from aiida_mofal.data import DatasetData
-
-    builder.dataset = DatasetData([water], level_of_theory={})
-    builder.structures = {'bad': orm.StructureData(ase=close)}
-    before = orm.QueryBuilder().append(orm.ProcessNode).count()
-    with pytest.raises(ValueError, match='either `dataset`'):
-        engine.run(builder)
-    del builder.dataset
-    with pytest.raises(ValueError, match="structure 'bad'.*closer than 0.5"):
-        engine.run(builder)
-    assert orm.QueryBuilder().append(orm.ProcessNode).count() == before
-
-
 def test_walltime_is_handled_by_restarting_from_the_wavefunction(mofal_codes, water):
     """PBE on water with CP2K's own WALLTIME (1 s) below its setup time: CP2K stops cleanly (exit 400) and the
     handler relaunches from the wavefunction in the stopped run's folder. Two iterations only: whether the
@@ -197,13 +205,3 @@ def test_walltime_is_handled_by_restarting_from_the_wavefunction(mofal_codes, wa
     assert restarted.inputs.parent_calc_folder.pk == calcs[0].outputs.remote_folder.pk
     assert node.exit_status == LabelWorkChain.exit_codes.ERROR_ALL_FAILED.status
     assert results['failed']['frame_0']['exit_status'] == 401  # iterations exhausted, reported, not hidden
-
-
-def test_calcjob_options_reach_the_cp2k_jobs(mofal_codes, water):
-    overrides = {'isolated_atoms': False, 'calculation': {'options': {'append_text': 'echo mofal-options'}}}
-    _, node = run_label(mofal_codes['cp2k'], [water], overrides=overrides)
-    assert node.is_finished_ok, node.exit_message
-    (base,) = [c for c in node.called if c.process_label == 'Cp2kBaseWorkChain']
-    (calc,) = base.called
-    assert calc.get_option('append_text') == 'echo mofal-options'
-    assert 'echo mofal-options' in calc.base.repository.get_object_content('_aiidasubmit.sh')
