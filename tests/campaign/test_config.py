@@ -36,8 +36,9 @@ def test_overrides_from_python_are_validated_the_same_way():
 
 
 def test_an_unknown_protocol_and_repeated_targets_are_refused_with_their_line():
-    text = 'protocol: dmeo\n' + EXAMPLE.read_text()
-    with pytest.raises(CampaignFileError, match="demo.yaml:1: protocol: unknown campaign protocol 'dmeo'"):
+    text = EXAMPLE.read_text().replace('protocol: demo ', 'protocol: dmeo ')
+    line = next(i for i, row in enumerate(text.splitlines(), start=1) if row.startswith('protocol:'))
+    with pytest.raises(CampaignFileError, match=f"demo.yaml:{line}: protocol: unknown campaign protocol 'dmeo'"):
         parse_campaign(text, 'demo.yaml')
     twice = EXAMPLE.read_text().replace('targets:\n', 'targets:\n  - {name: znim2, structure: x.cif}\n')
     with pytest.raises(CampaignFileError, match='targets: .*unique; repeated: znim2'):

@@ -67,5 +67,6 @@ def test_bad_protocol_overrides_and_an_unknown_protocol_are_refused(config, tmp_
     config['density'] = {'settings': {'max_component': 4}}
     result = mofal_run(config, tmp_path)
     assert result.exit_code != 0 and 'density.settings' in result.output and 'max_component' in result.output
-    result = mofal_run({'protocol': 'papr', **config}, tmp_path)
+    config['density'] = {}
+    result = mofal_run({**config, 'protocol': 'papr'}, tmp_path)
     assert result.exit_code != 0 and "unknown campaign protocol 'papr'" in result.output
