@@ -92,8 +92,8 @@ def campaign_inputs(
 
     :raises ValueError: naming the key, the target or the code and the fix.
     """
-    from aiida_mofal.calculations.mace_train import validate_hyperparameters
     from aiida_mofal.md.protocol import load_md_settings
+    from aiida_mofal.mlp.training import validate_hyperparameters
     from aiida_mofal.protocols import load_protocol
     from aiida_mofal.uncertainty.gmm import DensityModel
 
