@@ -18,7 +18,7 @@ from aiida_mofal.md.protocol import load_md_settings, remaining_settings
 
 from .restart import RestartWorkChain
 
-__all__ = ('MdBaseWorkChain',)
+__all__ = ('MdBaseWorkChain', 'walk_finished_ok', 'walk_outputs')
 
 WALK_OUTPUTS = ('trajectory', 'structure', 'integrity', 'restart', 'charges')
 UNRECOVERABLE = {'nan': 'ERROR_NAN_IN_MODEL', 'broken_bonds': 'ERROR_BROKEN_BONDS'}
@@ -301,3 +301,27 @@ class MdBaseWorkChain(RestartWorkChain):
         walks = ', '.join(str(walk['index']) for walk in failed)
         return self.exit_codes.ERROR_BLOWUP_UNRECOVERABLE.format(walks=walks, count=self.inputs.max_halvings.value)
 
+
+def walk_outputs(node: orm.ProcessNode, record: Mapping) -> Mapping:
+    """Return the outputs of walk ``record['walk']`` of an MD work chain or job ``node`` (empty: it gave none).
+
+    A job of several walks has them under ``walks``; the walk is found by the ``walk`` index its trajectory
+    records, never by its link label. A job of one walk has them at the top.
+    """
+    if 'walks' not in node.outputs:
+        return node.outputs
+    for outputs in node.outputs.walks.values():
+        if 'trajectory' in outputs and outputs['trajectory'].base.attributes.get('walk', None) == record['walk']:
+            return outputs
+    return {}
+
+
+def walk_finished_ok(node: orm.ProcessNode, record: Mapping) -> bool:
+    """Whether walk ``record['walk']`` of MD work chain ``node`` ran to its end (a failed one may hold such walks)."""
+    if node.is_finished_ok:
+        return True
+    outputs = walk_outputs(node, record)
+    if 'trajectory' not in outputs:
+        return False
+    failed = 'integrity' in outputs and outputs['integrity'].get_dict().get('failed', False)
+    return outputs['trajectory'].base.attributes.get('status', None) == 'finished' and not failed
