@@ -18,6 +18,7 @@ from ase.build import molecule
 from aiida_mofal.calculations.density import fit_density_model
 from aiida_mofal.data import DatasetData, MaceModelData
 from aiida_mofal.workchains.campaign import ClusterCampaignWorkChain
+from aiida_mofal.workchains.md import walk_finished_ok, walk_outputs
 from tests.structure_files import DATA
 
 CIF = DATA / 'ZnIm2-sod_Lewis2009.cif'
@@ -191,6 +192,16 @@ def test_labels_get_the_cp2k_options_of_the_resources(mofal_codes):
     builder = process._label_builder(DatasetData([water_box()]), 'initial_label')
     assert builder.options.get_dict() == {'custom_scheduler_commands': '#SBATCH --qos=short'}
     assert builder.metadata.call_link_label == 'initial_label' and builder.settings['protocol'] == 'xtb'
+
+
+def test_a_failed_md_job_keeps_its_finished_walks(aiida_profile):
+    """Walks are told apart by the index their trajectories record; a job's failure is not every walk's."""
+    frames = [water_box(seed=1), water_box(seed=2)]
+    outputs = {'walks__x__trajectory': trajectory(frames, 0), 'walks__y__trajectory': trajectory(frames, 1, 'blowup')}
+    job = finished(outputs, exit_status=310)
+    walks = [{'target': 'water', 'walk': index} for index in range(3)]
+    assert [walk_outputs(job, walk).get('trajectory') is not None for walk in walks] == [True, True, False]
+    assert [walk_finished_ok(job, walk) for walk in walks] == [True, False, False]
 
 
 def test_small_system_path_fits_evaluates_scans_and_records_in_process(mofal_codes, water_inputs):
