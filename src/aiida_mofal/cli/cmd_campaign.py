@@ -135,7 +135,8 @@ def write_report(node, output: Path) -> dict:
     from aiida_mofal.campaign.queries import campaign_kind, campaign_rows, campaign_targets, last_evaluation_errors
 
     rows = campaign_rows(node)
-    state = f'{node.process_state.value}, exit status {node.exit_status} {node.exit_message or ""}'.strip()
+    process_state = node.process_state.value if node.process_state else 'unknown'
+    state = f'{process_state}, exit status {node.exit_status} {node.exit_message or ""}'.strip()
     if campaign_kind(node) == 'temperature':
         title = f'Temperature campaign {node.pk}: {node.label}'
         errors = last_evaluation_errors(rows)
