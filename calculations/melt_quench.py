@@ -46,8 +46,10 @@ def stage_integrity(reference: orm.StructureData, trajectory: MdTrajectoryData, 
 
 @calcfunction
 def merge_integrity(attempts: orm.List, **records: orm.Dict) -> orm.Dict:
-    """Return one glass's integrity record: every stage's summary (``<stage>`` keywords), the verdict, and the
-    failed ``attempts`` before it (stage, reason, T_max: what ``handle_broken_linkers`` retried)."""
+    """Return one glass's integrity record: every stage's summary (``<stage>`` keywords) and the verdict.
+
+    ``attempts`` are the stages that failed before (stage, reason, T_max: what ``handle_broken_linkers`` retried).
+    """
     stages = {name: {**record['summary'], 'failed': record['failed'], 'failure_reason': record['failure_reason'],
                      'n_frames': record['n_frames'], 'steps': [record['steps'][0], record['steps'][-1]]}
               for name, record in records.items()}  # fmt: skip

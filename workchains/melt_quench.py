@@ -79,7 +79,8 @@ def check_melt_quench_inputs(
         raise ValueError('a melt-quench runs a periodic crystal: the structure needs a cell and pbc=(True, True, True)')
     check_metal_ligand_pairs(atoms, parameters['metal'], parameters['ligand'], parameters['cutoff'])
     elements = sorted(set(atoms.get_chemical_symbols()))
-    what = f'the {"x".join(map(str, size))} supercell of {atoms.get_chemical_formula()} ({len(atoms) * size[0] * size[1] * size[2]} atoms)'  # noqa: E501
+    count = len(atoms) * size[0] * size[1] * size[2]
+    what = f'the {"x".join(map(str, size))} supercell of {atoms.get_chemical_formula()} ({count} atoms)'
     if engine == 'lammps-reaxff':
         from aiida_mofal.md.reaxff import force_field_species
 
@@ -130,13 +131,13 @@ class MeltQuenchWorkChain(WorkChain):
             cls.results,
         )
         spec.output('supercell', valid_type=orm.StructureData, help='The crystal supercell that was melted.')
-        spec.output_namespace('glasses', dynamic=True, help='Per replica_<k>: structure, trajectory, integrity, analysis.')
+        spec.output_namespace('glasses', dynamic=True, help='replica_<k>: structure, trajectory, integrity, analysis.')
         spec.exit_code(
             340, 'ERROR_LINKER_BROKEN',
             message='replica {replica}, stage {stage}: non-metal bonds changed and no fallback is left: {reason}',
         )  # fmt: skip
         spec.exit_code(
-            341, 'ERROR_STAGE_MD_FAILED', message='replica {replica}, stage {stage}: the MD failed: [{status}] {message}'
+            341, 'ERROR_STAGE_MD_FAILED', message='replica {replica}, stage {stage}: MD failed: [{status}] {message}'
         )
 
     @staticmethod
@@ -260,8 +261,8 @@ class MeltQuenchWorkChain(WorkChain):
             stage = replica['stages'][replica['position']]
             label = f'replica_{replica["index"]}_{stage}' + ('_fallback' if replica['fallback'] else '')
             inputs['metadata'] = {'call_link_label': label}
-            futures[f'replica_{replica["index"]}'] = self.submit(process, **inputs)
-            self.report(f'replica {replica["index"]}: stage {stage} ({label}) submitted as <{futures[f"replica_{replica["index"]}"].pk}>')  # noqa: E501
+            future = futures[f'replica_{replica["index"]}'] = self.submit(process, **inputs)
+            self.report(f'replica {replica["index"]}: stage {stage} submitted as {label} <{future.pk}>')
         return ToContext(**futures)
 
     def inspect_stage(self):
@@ -271,20 +272,21 @@ class MeltQuenchWorkChain(WorkChain):
                 continue
             child = self.ctx[f'replica_{replica["index"]}']
             stage = replica['stages'][replica['position']]
-            if not child.is_finished_ok or 'trajectory' not in child.outputs:
+            record = None
+            if 'trajectory' in child.outputs:  # also of a failed stage: a broken linker often ends in a blow-up
+                record = stage_integrity(
+                    self.ctx.supercell, child.outputs.trajectory,
+                    orm.Dict({'fail_on_formed': replica['parameters']['fail_on_formed']}),
+                    metadata={'call_link_label': f'integrity_replica_{replica["index"]}_{stage}'},
+                )  # fmt: skip
+            if record is not None and record['failed']:
+                self.handle_broken_linkers(replica, stage, record)
+            elif not child.is_finished_ok or record is None:
                 replica.update(state='md_failed', stage=stage, status=child.exit_status,
                                message=child.exit_message or 'no trajectory')  # fmt: skip
                 self.report(f'replica {replica["index"]}, stage {stage}: MD failed [{child.exit_status}]')
-                continue
-            record = stage_integrity(
-                self.ctx.supercell, child.outputs.trajectory,
-                orm.Dict({'fail_on_formed': replica['parameters']['fail_on_formed']}),
-                metadata={'call_link_label': f'integrity_replica_{replica["index"]}_{stage}'},
-            )  # fmt: skip
-            if record['failed']:
-                self.handle_broken_linkers(replica, stage, record)
-                continue
-            self._advance(replica, stage, child, record)
+            else:
+                self._advance(replica, stage, child, record)
 
     def _advance(self, replica: dict, stage: str, child, record: orm.Dict) -> None:
         replica['records'][stage] = record
@@ -297,7 +299,7 @@ class MeltQuenchWorkChain(WorkChain):
             replica['state'] = 'done'
 
     def handle_broken_linkers(self, replica: dict, stage: str, record: orm.Dict) -> None:
-        """Fix ``ERROR_LINKER_BROKEN`` of a stage: run the replica again from its equilibrated crystal with the fallback.
+        """Fix ``ERROR_LINKER_BROKEN`` of a stage: the replica again from its equilibrated crystal, with the fallback.
 
         The fallback (the protocol's ``fallback``, by default the paper's T_max 1400 K with a 100 ps plateau) replaces
         the hot stages only; it is tried once per replica. A linker that breaks in the equilibration at the low
@@ -305,7 +307,7 @@ class MeltQuenchWorkChain(WorkChain):
         """
         reason = record['failure_reason']
         code = self.exit_codes.ERROR_LINKER_BROKEN
-        self.report(f'replica {replica["index"]}, stage {stage} failed [{code.status}] {code.exit_message}: {reason}')
+        self.report(f'replica {replica["index"]}, stage {stage} failed [{code.status}] ERROR_LINKER_BROKEN: {reason}')
         self.ctx.attempts.append({'replica': replica['index'], 'stage': stage, 'exit_status': code.status,
                                   'reason': reason, 'fallback': replica['fallback'],
                                   'max_temperature': replica['parameters']['max_temperature'],
@@ -325,7 +327,7 @@ class MeltQuenchWorkChain(WorkChain):
         replica.clear()
         replica.update(plan)
         changed = {key: fallback[key] for key in replica['parameters'] if key in self.inputs.parameters['fallback']}
-        self.report(f'handle_broken_linkers: replica {replica["index"]} again from its equilibrated crystal with {changed}')
+        self.report(f'handle_broken_linkers: replica {replica["index"]} again from the equilibrated crystal, {changed}')
 
     # -- the glasses -----------------------------------------------------------------------------------------
 
@@ -363,7 +365,8 @@ class MeltQuenchWorkChain(WorkChain):
             }  # fmt: skip
         if glasses:
             self.out('glasses', glasses)
-        self.report(f'{len(glasses)} of {len(self.ctx.replicas)} glass(es) made; {len(self.ctx.attempts)} failed stage(s)')
+        failed = len(self.ctx.attempts)
+        self.report(f'{len(glasses)} of {len(self.ctx.replicas)} glass(es) made; {failed} stage(s) broke linkers')
         for replica in self.ctx.replicas:
             if replica['state'] == 'broken':
                 return self.exit_codes.ERROR_LINKER_BROKEN.format(

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from aiida_mofal.cli import cmd_root
 from aiida_mofal.data.mace_model import MaceModelData
-from aiida_mofal.workchains.melt_quench import MeltQuenchWorkChain
 from aiida_mofal.workchains.md import MdBaseWorkChain
+from aiida_mofal.workchains.melt_quench import MeltQuenchWorkChain
 from tests.structure_files import DATA, read_structure
 
 pytestmark = pytest.mark.engine

@@ -3,6 +3,7 @@
 import mace  # noqa: F401  (first: it lets e3nn load its constants when a model is unpickled)
 import pytest
 from aiida import orm
+from ase.build import bulk
 
 from aiida_mofal.calculations import reaxff
 from aiida_mofal.calculations.melt_quench import stage_integrity
@@ -10,7 +11,7 @@ from aiida_mofal.data.mace_model import MaceModelData
 from aiida_mofal.data.trajectory import MdTrajectoryData
 from aiida_mofal.protocols import ProtocolError
 from aiida_mofal.workchains.melt_quench import MeltQuenchWorkChain
-from tests.engines.md_driver import FORCEFIELDS
+from tests.engines.md_driver import FORCEFIELDS, MODEL
 from tests.structure_files import read_structure
 
 from .md_children import instantiate, restart_file
@@ -41,17 +42,18 @@ def test_builder_from_protocol(mofal_codes, zif, force_field):
     assert paper.supercell.get_list() == [2, 2, 2] and paper.parameters['plateau'] == 50.0
 
 
-def test_bad_input_is_refused_before_submission(mofal_codes, zif, force_field, trained_tiny_model):
+def test_bad_input_is_refused_before_submission(mofal_codes, zif, force_field):
     code = mofal_codes['python-mace']
+    copper = MaceModelData(MODEL)  # a Cu-only model
     with pytest.raises(ProtocolError, match='wrong units'):
         reaxff_builder(code, zif, force_field, overrides={'max_temperature': 15000.0})
-    uio = orm.StructureData(ase=read_structure('UiO-66-Zr_Trousselet2016.cif'))
+    metal = orm.StructureData(ase=bulk('Cu', 'fcc', a=3.6, cubic=True))
     with pytest.raises(ValueError, match='has no Zn and no N: this melt-quench protocol is for Zn-N networks'):
-        MeltQuenchWorkChain.get_builder_from_protocol(code, uio, force_field=force_field)
-    with pytest.raises(ValueError, match=r'the 2x2x2 supercell of .* \(816 atoms\) contains Zn, which MACE model'):
-        MeltQuenchWorkChain.get_builder_from_protocol(code, zif, trained_tiny_model.model)  # H, C, N, O only
+        MeltQuenchWorkChain.get_builder_from_protocol(code, metal, force_field=force_field)
+    with pytest.raises(ValueError, match=r'the 2x2x2 supercell of .* \(816 atoms\) contains C, H, N, Zn, which MACE'):
+        MeltQuenchWorkChain.get_builder_from_protocol(code, zif, copper)
     with pytest.raises(ValueError, match='no MACE model'):
-        MeltQuenchWorkChain.get_builder_from_protocol(code, zif, trained_tiny_model.model, force_field=force_field)
+        MeltQuenchWorkChain.get_builder_from_protocol(code, zif, copper, force_field=force_field)
     with pytest.raises(ValueError, match='replicas must be a positive'):
         reaxff_builder(code, zif, force_field, replicas=0)
     builder = reaxff_builder(code, zif, force_field)  # the launch validator says the same
@@ -69,7 +71,7 @@ def _trajectory(structure: orm.StructureData, stretch: float = 0.0) -> MdTraject
     positions = np.repeat(atoms.positions[None], 2, axis=0)
     if stretch:
         graph = bond_graph(atoms)
-        i, j = next((i, j) for i, j in graph.edges if atoms[i].symbol == 'C' and atoms[j].symbol == 'H')
+        i, j = next((i, j) for i, j in zip(graph.i, graph.j) if atoms[i].symbol == 'C' and atoms[j].symbol == 'H')
         vector = atoms.get_distance(i, j, mic=True, vector=True)
         positions[1, j] += stretch * vector / np.linalg.norm(vector)
     arrays = {'steps': np.array([0, 10]), 'times': np.array([0.0, 5.0]), 'positions': positions,
