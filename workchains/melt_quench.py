@@ -61,6 +61,7 @@ def check_melt_quench_inputs(
     model: MaceModelData | None = None,
     force_field: orm.SinglefileData | None = None,
     replicas: int = 1,
+    mliap_model: orm.SinglefileData | None = None,
 ) -> dict:
     """Refuse a melt-quench that cannot give a glass, before anything is stored or submitted; return the parameters.
 
@@ -81,6 +82,11 @@ def check_melt_quench_inputs(
     elements = sorted(set(atoms.get_chemical_symbols()))
     count = len(atoms) * size[0] * size[1] * size[2]
     what = f'the {"x".join(map(str, size))} supercell of {atoms.get_chemical_formula()} ({count} atoms)'
+    if engine == 'lammps-mliap' and mliap_model is None:
+        raise ValueError(
+            'engine lammps-mliap needs the model in ML-IAP form: export it with `mace_create_lammps_model MODEL '
+            '--format mliap` and pass the *-mliap_lammps.pt file (mliap_model, or --mliap-model)'
+        )
     if engine == 'lammps-reaxff':
         from aiida_mofal.md.reaxff import force_field_species
 
@@ -148,6 +154,7 @@ class MeltQuenchWorkChain(WorkChain):
                 value['structure'], value['supercell'].get_list() if 'supercell' in value else [2, 2, 2],
                 value['parameters'].get_dict(), value['engine'].value if 'engine' in value else 'lammps-python',
                 value.get('model'), value.get('force_field'), value['replicas'].value if 'replicas' in value else 1,
+                value.get('mliap_model'),
             )  # fmt: skip
         except ValueError as exception:
             return str(exception)
@@ -169,6 +176,7 @@ class MeltQuenchWorkChain(WorkChain):
         control: orm.SinglefileData | None = None,
         reaxff: Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
+        mliap_model: orm.SinglefileData | None = None,
     ):
         """Return a builder for a melt-quench of ``structure`` with a MACE ``model`` or a ReaxFF ``force_field``.
 
@@ -177,13 +185,14 @@ class MeltQuenchWorkChain(WorkChain):
             1400.0, 'fallback': None}``.
         :param engine: default ``lammps-python`` with a model, ``lammps-reaxff`` with a force field.
         :param reaxff: ReaxFF ``qeq`` and ``minimize`` (minimisation before the first stage only).
+        :param mliap_model: engine ``lammps-mliap``: the model exported to ML-IAP form (``code`` is then LAMMPS).
         :raises ValueError: for anything :func:`check_melt_quench_inputs` refuses, before anything is stored.
         """
         from aiida_mofal.md.reaxff import validate_reaxff_parameters
 
         engine = engine or ('lammps-reaxff' if force_field is not None else 'lammps-python')
         parameters = load_melt_quench_parameters(protocol, overrides)
-        check_melt_quench_inputs(structure, supercell, parameters, engine, model, force_field, replicas)
+        check_melt_quench_inputs(structure, supercell, parameters, engine, model, force_field, replicas, mliap_model)
         builder = cls.get_builder()
         builder.structure = structure
         builder.supercell = orm.List(list(supercell))
@@ -193,6 +202,8 @@ class MeltQuenchWorkChain(WorkChain):
         builder.engine = orm.Str(engine)
         if model is not None:
             builder.model = model
+        if mliap_model is not None:
+            builder.mliap_model = mliap_model
         if force_field is not None:
             builder.force_field = force_field
             builder.reaxff = orm.Dict(validate_reaxff_parameters(reaxff))
@@ -289,11 +300,17 @@ class MeltQuenchWorkChain(WorkChain):
                 self._advance(replica, stage, child, record)
 
     def _advance(self, replica: dict, stage: str, child, record: orm.Dict) -> None:
+        """Take a stage that passed: the next one starts from its last frame and restart state.
+
+        ``lammps-mliap`` jobs return no restart state: their next stage starts from the last frame with new
+        Maxwell-Boltzmann velocities at the stage's first temperature (the thermostat chain starts again).
+        """
+        restart = child.outputs.restart if 'restart' in child.outputs else None
         replica['records'][stage] = record
         replica['trajectories'][stage] = child.outputs.trajectory
-        replica.update(structure=child.outputs.structure, restart=child.outputs.restart, last=child.outputs.structure)
+        replica.update(structure=child.outputs.structure, restart=restart, last=child.outputs.structure)
         if stage == 'equilibrate':
-            replica['equilibrated'] = (child.outputs.structure, child.outputs.restart)
+            replica['equilibrated'] = (child.outputs.structure, restart)
         replica['position'] += 1
         if replica['position'] == len(replica['stages']):
             replica['state'] = 'done'

@@ -41,6 +41,8 @@ def _headline(name: str, glass: dict) -> str:
 @click.option('--control', type=click.Path(exists=True, dir_okay=False), help='ReaxFF control file (--reaxff).')
 @click.option('--engine', type=click.Choice(ENGINE_CHOICES), default='lammps-python', show_default=True,
               help='MACE MD engine.')  # fmt: skip
+@click.option('--mliap-model', type=click.Path(exists=True, dir_okay=False),
+              help='lammps-mliap: the model exported by `mace_create_lammps_model --format mliap`.')  # fmt: skip
 @click.option('--protocol', type=click.Choice(('melt_quench', 'smoke')), default='melt_quench', show_default=True,
               help='melt_quench: the paper (580,000 steps); smoke: the same stages in 1,500 steps.')  # fmt: skip
 @click.option('--supercell', type=click.IntRange(min=1), nargs=3, default=(2, 2, 2), show_default=True,
@@ -54,8 +56,8 @@ def _headline(name: str, glass: dict) -> str:
 @JSON_OPTION
 @decorators.with_dbenv()
 def cmd_melt_quench(
-    structure, model, reaxff, force_field, control, engine, protocol, supercell, replicas, overrides, code_label,
-    walltime, daemon, as_json,
+    structure, model, reaxff, force_field, control, engine, mliap_model, protocol, supercell, replicas, overrides,
+    code_label, walltime, daemon, as_json,
 ):  # fmt: skip
     """Melt-quench STRUCTURE (a CIF/extxyz file or a StructureData PK) into glasses and analyse them.
 
@@ -83,8 +85,11 @@ def cmd_melt_quench(
                 control=reaxff_nodes.control_file(control) if control else None, **common,
             )  # fmt: skip
         else:
+            from aiida import orm
+
+            exported = orm.SinglefileData(mliap_model) if mliap_model else None
             builder = MeltQuenchWorkChain.get_builder_from_protocol(
-                code, structure_node, _load_model(model), engine=engine, **common
+                code, structure_node, _load_model(model), engine=engine, mliap_model=exported, **common
             )
     except (ValueError, FileNotFoundError) as exception:  # also ProtocolError
         echo.echo_critical(str(exception))
