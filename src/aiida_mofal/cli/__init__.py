@@ -19,6 +19,7 @@ from . import (  # noqa: E402, F401
     cmd_evaluate,
     cmd_label,
     cmd_md,
+    cmd_melt_quench,
     cmd_select,
     cmd_setup,
     cmd_structures,
