@@ -110,10 +110,15 @@ def main():
     print(f'  relaxations inside the job: {in_job:.1f} s for {len(record["structures"])} relaxations, {steps} steps; '
           f'job start-up {record["setup_seconds"]:.1f} s')  # fmt: skip
     print(f'bare ASE loop (MACECalculator): {bare_total:.1f} s for {len(bare)} relaxations')
-    print(f'per relaxation: job {in_job / len(bare):.2f} s, bare {bare_total / len(bare):.2f} s; '
-          f'per step: job {in_job / max(steps, 1) * 1000:.0f} ms, bare {bare_total / (len(bare) * args.steps) * 1000:.0f} ms')
-    print(f'ratios: relaxations in the job / bare = {in_job / bare_total:.3f}; '
-          f'whole work chain / bare = {total / bare_total:.3f} (fixed cost {total - in_job:.1f} s)')
+    per_step = bare_total / (len(bare) * args.steps) * 1000
+    print(
+        f'per relaxation: job {in_job / len(bare):.2f} s, bare {bare_total / len(bare):.2f} s; '
+        f'per step: job {in_job / max(steps, 1) * 1000:.0f} ms, bare {per_step:.0f} ms'
+    )
+    print(
+        f'ratios: relaxations in the job / bare = {in_job / bare_total:.3f}; '
+        f'whole work chain / bare = {total / bare_total:.3f} (fixed cost {total - in_job:.1f} s)'
+    )
     if 'ev' in node.outputs:
         print(f'E–V fit: B0 = {node.outputs.ev["B0_GPa"]:.4g} ± {node.outputs.ev["B0_GPa_err"]:.2g} GPa')
 

@@ -43,7 +43,8 @@ def pv_result(settings: orm.Dict, mass: orm.Float, **trajectories: MdTrajectoryD
     """⟨V⟩(P) of NPT runs (``walk_<k>`` in the order of ``settings['pressures']``) → BM2 fit, P_max."""
     ordered = _ordered(trajectories)
     thermo = [t.get_thermo() for t in ordered]
-    pressures = [t.base.attributes.get('pressure') for t in ordered]
+    targets = [t.base.attributes.get('pressure') for t in ordered]  # the first stage's [start, end] (a hold)
+    pressures = [target[0] if isinstance(target, list | tuple) else target for target in targets]
     return orm.Dict(
         eos_methods.analyse_pv(
             pressures,

@@ -189,7 +189,7 @@ class EquationOfStateWorkChain(WorkChain):
         return ToContext(**children)
 
     def _grid(self, settings: dict) -> dict:
-        """The E–V grid: the reference scaled isotropically to each volume factor (positions scaled with it)."""
+        """Return the E–V grid: the reference scaled isotropically to each volume factor (positions scaled with it)."""
         atoms = self.ctx.reference.get_ase()
         grid = {}
         for index, factor in enumerate(settings['volume_factors']):

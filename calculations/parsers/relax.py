@@ -39,7 +39,8 @@ class MaceRelaxParser(ScriptParser):
                 atoms.set_cell(handle['cell'], scale_atoms=False)
                 atoms.set_positions(handle['positions'])
                 arrays = orm.ArrayData({'forces': handle['forces'], 'stress': handle['stress']})
-            arrays.base.attributes.set('units', {'forces': 'eV/Å', 'stress': 'eV/Å^3 (Voigt xx yy zz yz xz xy, ASE sign)'})
+            units = {'forces': 'eV/Å', 'stress': 'eV/Å^3 (Voigt xx yy zz yz xz xy, ASE sign)'}
+            arrays.base.attributes.set('units', units)
             structures[entry['name']] = orm.StructureData(ase=atoms)
             forces[entry['name']] = arrays
             records[entry['name']] = {

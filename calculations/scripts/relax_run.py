@@ -77,7 +77,7 @@ def relax_one(atoms, settings: dict, clock, deadline_check) -> dict:
     target = degrees_of_freedom(atoms, settings)
     optimizer = make_optimizer(target, settings['optimizer'])
     converged, steps = False, 0
-    for converged in optimizer.irun(fmax=settings['fmax'], steps=settings['max_steps']):
+    for converged in optimizer.irun(fmax=settings['fmax'], steps=settings['max_steps']):  # noqa: B007 (the last)
         energy = atoms.get_potential_energy()
         if not np.isfinite(energy):
             raise Stop('nan', f'step {optimizer.nsteps}: the model returned a non-finite energy')

@@ -18,13 +18,15 @@ from aiida_mofal.md.protocol import validate_md_settings
 def test_ev_grid_is_nine_points_within_six_percent_by_default():
     settings = validate_method_settings('ev')
     assert len(settings['volume_factors']) == 9
-    assert settings['volume_factors'][0] == pytest.approx(0.94) and settings['volume_factors'][-1] == pytest.approx(1.06)
+    assert settings['volume_factors'][0] == pytest.approx(0.94)
+    assert settings['volume_factors'][-1] == pytest.approx(1.06)
 
 
 def test_a_grid_on_one_side_of_the_reference_is_refused_unless_allowed():
     with pytest.raises(ValueError, match='cannot bracket the minimum'):
         validate_method_settings('ev', {'volume_factors': [1.02, 1.04, 1.06, 1.08, 1.10]})
-    allowed = validate_method_settings('ev', {'volume_factors': [1.02, 1.04, 1.06, 1.08, 1.10], 'allow_unbracketed': True})
+    grid = [1.02, 1.04, 1.06, 1.08, 1.10]
+    allowed = validate_method_settings('ev', {'volume_factors': grid, 'allow_unbracketed': True})
     assert allowed['volume_factors'][0] == 1.02
 
 

@@ -124,7 +124,8 @@ def validate_method_settings(method: str, settings: Mapping[str, Any] | None = N
             raise ValueError(f'a finite strain of {merged["strain"]} is not small; the ZIF paper uses 0.015')
         merged['points'] = _integer(merged['points'], 'strain points', 2)
         if merged['reference'] not in ('npt', 'input'):
-            raise ValueError(f"strain reference must be 'npt' (⟨V⟩ of an NPT run) or 'input', got {merged['reference']!r}")
+            reference = merged['reference']
+            raise ValueError(f"strain reference must be 'npt' (⟨V⟩ of an NPT run) or 'input', got {reference!r}")
         merged['reference_steps'] = _integer(merged['reference_steps'], 'strain reference_steps', 1)
     if method == 'fluctuations':
         merged['pressure'] = _number(merged['pressure'], 'fluctuations pressure')
@@ -295,4 +296,3 @@ def compare_methods(results: Mapping[str, Mapping[str, Any]], sigmas: float = 2.
         'sigmas': sigmas,
         'all_agree': all(pair['agree'] for pair in pairs),
     }
-

@@ -118,7 +118,7 @@ def _method_settings(pairs: tuple[str, ...], methods: tuple[str, ...]) -> dict:
 
 
 def eos_summary(node) -> dict:
-    """What ``--json`` prints for a finished ``mofal.eos``: per method B0 ± error and the result PK, the comparison."""
+    """Return what ``--json`` prints of a finished ``mofal.eos``: B0 ± error and result PK per method, comparison."""
     summary = {'pk': node.pk, 'uuid': node.uuid, 'exit_status': node.exit_status, 'exit_message': node.exit_message,
                'methods': {}}  # fmt: skip
     for method in ('ev', 'pv', 'strain', 'fluctuations'):
@@ -223,7 +223,8 @@ def cmd_eos_run(structure, model, methods, pairs, code_label, engine, walltime, 
             for note in record.get('warnings', []):
                 echo.echo_warning(f'{method}: {note}')
         for pair in summary.get('comparison', {}).get('pairs', []):
-            click.echo(f'{" vs ".join(pair["methods"])}: {"agree" if pair["agree"] else "differ"} ({pair["sigma"]:.2g} σ)')
+            verdict = 'agree' if pair['agree'] else 'differ'
+            click.echo(f'{" vs ".join(pair["methods"])}: {verdict} ({pair["sigma"]:.2g} σ)')
         for path in summary['plots']:
             echo.echo_success(f'plot written to {path}')
     if not node.is_finished_ok:
