@@ -96,15 +96,16 @@ def cmd_eos_fit(points, form, allow_unbracketed, output, as_json):
 
 
 def _method_settings(pairs: tuple[str, ...], methods: tuple[str, ...]) -> dict:
-    """``--set`` pairs as settings per method: ``ev.points=7``, or ``points=7`` for every method that has the key."""
+    """Return ``--set`` pairs as settings per method: ``ev.points=7``, or ``points=7`` for each method with the key."""
     from aiida_mofal.analysis.eos_methods import METHOD_DEFAULTS
 
     from .utils import parse_overrides
 
     settings: dict = {method: {} for method in methods}
-    for key, value in parse_overrides(pairs).items():
-        if key in methods and isinstance(value, dict):
-            settings[key].update(value)
+    overrides = parse_overrides(pairs)
+    specific = {key: value for key, value in overrides.items() if key in methods and isinstance(value, dict)}
+    for key, value in overrides.items():
+        if key in specific:
             continue
         owners = [method for method in methods if key in METHOD_DEFAULTS[method]]
         if not owners:
@@ -114,6 +115,8 @@ def _method_settings(pairs: tuple[str, ...], methods: tuple[str, ...]) -> dict:
             )
         for method in owners:
             settings[method][key] = value
+    for method, values in specific.items():  # METHOD.KEY wins over KEY, whatever the order on the command line
+        settings[method].update(values)
     return {method: values for method, values in settings.items() if values}
 
 
