@@ -119,6 +119,8 @@ MinJobAge=300
 KillWait=5
 MessageTimeout=20
 $GRES_TYPES
+# Without a default, a job asks for the whole node's memory and jobs run one at a time.
+DefMemPerCPU=$((MEM / CPUS))
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM $GRES_NODE State=UNKNOWN
 PartitionName=cpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF

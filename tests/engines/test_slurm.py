@@ -14,14 +14,15 @@ from aiida_mofal.calculations.mace_evaluate import MaceEvaluateCalculation, eval
 from aiida_mofal.data import DatasetData, MaceModelData
 from aiida_mofal.workchains.label import LabelWorkChain
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.slurm]
 
 
 def _went_through_slurm(calc) -> None:
     assert calc.computer.label == 'slurm-localhost'
     assert calc.computer.scheduler_type == 'core.slurm' and calc.computer.transport_type == 'core.ssh_async'
     assert calc.get_job_id() is not None and calc.get_job_id().isdigit()  # a SLURM job id from sbatch
-    assert calc.get_last_job_info() is not None  # squeue saw the job
+    assert calc.get_job_id() in calc.outputs.retrieved.get_object_content('_scheduler-stdout.txt')
+    assert '#SBATCH --time=' in calc.base.repository.get_object_content('_aiidasubmit.sh')
 
 
 def test_cp2k_xtb_label_through_slurm(slurm_codes):
@@ -30,8 +31,11 @@ def test_cp2k_xtb_label_through_slurm(slurm_codes):
     builder = LabelWorkChain.get_builder_from_protocol(slurm_codes['cp2k'], [water], protocol='xtb')
     results, node = engine.run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
-    (calc,) = [n for n in node.called_descendants if isinstance(n, orm.CalcJobNode)]
-    _went_through_slurm(calc)
+    calcs = [n for n in node.called_descendants if isinstance(n, orm.CalcJobNode)]
+    assert len(calcs) == 3  # the water and the free H and O atoms (E0s), each its own SLURM job
+    for calc in calcs:
+        _went_through_slurm(calc)
+    assert len({calc.get_job_id() for calc in calcs}) == 3
     labelled = results['dataset'].get_atoms()[0]
     assert labelled.arrays['REF_forces'].shape == (3, 3)
     assert np.isfinite(labelled.info['REF_energy'])

@@ -57,12 +57,17 @@ class Code(_Strict):
 
 
 class Ssh(_Strict):
-    """How ``core.ssh_async`` reaches the machine; ``host`` defaults to the computer's hostname (an alias)."""
+    """How ``core.ssh_async`` reaches the machine (aiida-core 2.9's names); ``host`` defaults to the hostname.
+
+    The user, key, port and any ProxyJump live in ``~/.ssh/config`` under the host alias, as for ``ssh HOST``.
+    """
 
     host: str | None = None
     backend: Literal['asyncssh', 'openssh'] = 'asyncssh'
     max_io_allowed: int = Field(8, ge=1)
-    script_before: str = 'None'
+    data_node_host: str | None = Field(None, description='a data-transfer node for file copies, if the site has one')
+    authentication_script: str | None = Field(None, description='local executable run before connecting (2FA)')
+    use_sftp: bool = Field(True, description='false: scp -O (openssh backend only), for sites without SFTP')
 
 
 class ComputerConfig(_Strict):
@@ -113,6 +118,8 @@ class ComputerConfig(_Strict):
         defaults = [name for name, partition in self.partitions.items() if partition.default]
         if len(defaults) > 1:
             raise ValueError(f'partitions: only one may be the default; {defaults} are')
+        if not self.ssh.use_sftp and self.ssh.backend != 'openssh':
+            raise ValueError('ssh.use_sftp: false needs ssh.backend: openssh (asyncssh copies files over SFTP)')
         if self.transport == 'core.local' and self.hostname != 'localhost':
             raise ValueError('transport core.local runs on this machine: hostname must be localhost')
         return self

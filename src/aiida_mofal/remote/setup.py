@@ -33,7 +33,9 @@ def _auth_params(config: ComputerConfig) -> dict[str, Any]:
             host=config.ssh.host or config.hostname,
             backend=config.ssh.backend,
             max_io_allowed=config.ssh.max_io_allowed,
-            script_before=config.ssh.script_before,
+            data_node_host=config.ssh.data_node_host or 'None',
+            authentication_script=config.ssh.authentication_script or 'None',
+            use_sftp=config.ssh.use_sftp,
         )
     elif config.transport == 'core.ssh':
         params.update(look_for_keys=True, load_system_host_keys=True, key_policy='RejectPolicy')
@@ -132,6 +134,22 @@ def _ensure_codes(config: ComputerConfig, computer, transport, report: list[str]
     return codes
 
 
+def _open_transport(computer):
+    """Return the computer's transport, opened.
+
+    aiida-core 2.9 runs ``core.ssh_async``'s blocking calls on the global runner's event loop, and making that
+    runner connects to the broker; with the built-in ZeroMQ broker not running (no daemon) that fails after
+    10 s. A command that only talks to the remote needs no broker: the runner it makes has no communicator
+    (an existing runner, e.g. in the daemon or a test session, is used as it is).
+    """
+    from aiida.manage import get_manager
+
+    get_manager().get_runner(communicator=None)
+    transport = computer.get_transport()
+    transport.open()
+    return transport
+
+
 def setup_computer(config: ComputerConfig) -> dict[str, Any]:
     """Create (or reuse) the computer and codes of ``config``; return a summary for ``mofal computer setup``.
 
@@ -140,8 +158,16 @@ def setup_computer(config: ComputerConfig) -> dict[str, Any]:
     """
     report: list[str] = []
     computer = _ensure_computer(config, report)
-    with computer.get_transport() as transport:
+    transport = _open_transport(computer)
+    try:
+        # Made here, once: several jobs uploaded at the same time each try to create it, and core.ssh_async's
+        # check-then-create in aiida-core 2.9.4 then fails the later ones ("Directory already exists").
+        workdir = computer.get_workdir().format(username=transport.whoami())
+        transport.makedirs(workdir, ignore_existing=True)
+        report.append(f'work directory {workdir} on {config.hostname}')
         codes = _ensure_codes(config, computer, transport, report)
+    finally:
+        transport.close()
     return {
         'computer': config.label,
         'codes': {name: code.full_label for name, code in codes.items()},
@@ -165,8 +191,7 @@ def check_computer(computer) -> dict[str, Any]:
             )
         }
     try:
-        transport = computer.get_transport()
-        transport.open()
+        transport = _open_transport(computer)
     except Exception as exception:  # noqa: BLE001 -- any failure to connect is the finding
         return {'connection': (False, f'{type(exception).__name__}: {exception}')}
     try:
