@@ -22,6 +22,7 @@ def test_cpu_request_adds_no_gpu_line_and_keeps_other_commands():
     given = {'custom_scheduler_commands': '#SBATCH --exclusive', 'max_wallclock_seconds': 600}
     options = scheduler_options({'gpus': 0, 'partition': 'cpu'}, 'core.slurm', given, PARTITIONS)
     assert options == {**given, 'queue_name': 'cpu'}
+    assert scheduler_options({}, 'core.slurm', {}, PARTITIONS) == {'queue_name': 'cpu'}  # the default partition
     merged = scheduler_options({'gpus': 1}, 'core.slurm', given, {})
     assert merged['custom_scheduler_commands'] == '#SBATCH --exclusive\n#SBATCH --gres=gpu:1'
 

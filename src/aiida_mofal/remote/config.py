@@ -21,7 +21,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from aiida_mofal.campaign.config import _known_keys, _line_of  # one way of pointing at lines, shared
+from aiida_mofal.campaign.config import _line_of  # one way of pointing at lines, shared
 
 __all__ = ('CODE_NAMES', 'ComputerConfig', 'ComputerFileError', 'load_computer_file', 'parse_computer_file')
 
@@ -179,6 +179,27 @@ def _expand_local(value, missing: set[str]):
     return value
 
 
+def _known_keys(path: tuple) -> list[str]:
+    """Return the keys valid at ``path`` of a computer file (a mapping's own keys, e.g. code names, are passed)."""
+    import typing
+
+    model: type[BaseModel] = ComputerConfig
+    parts = list(path)
+    while parts:
+        field = model.model_fields.get(str(parts.pop(0)))
+        if field is None:
+            return []
+        annotation = field.annotation
+        if typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]
+            if parts:
+                parts.pop(0)  # the mapping's own key: a code or partition name
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
 def _problems(error, root: yaml.Node, source: str) -> list[str]:
     import difflib
 
@@ -188,7 +209,7 @@ def _problems(error, root: yaml.Node, source: str) -> list[str]:
         key = '.'.join(str(part) for part in path) or '(top level)'
         message = problem['msg']
         if problem['type'] == 'extra_forbidden':
-            known = _known_keys(ComputerConfig, path[:-1])
+            known = _known_keys(path[:-1])
             close = difflib.get_close_matches(str(path[-1]), known, n=1)
             message = 'unknown key' + (f' (did you mean {close[0]!r}?)' if close else '')
             if known:

@@ -46,7 +46,8 @@ def scheduler_options(
     ``options`` are CalcJob ``metadata.options``; ``scheduler`` is ``core.slurm`` or ``core.direct``.
 
     ``partitions`` are the computer's (from its computer file): a GPU request is checked against the GPUs of
-    the partition's nodes, and a GPU request without a partition goes to the only partition that has GPUs.
+    the partition's nodes; a GPU request without a partition goes to the only partition that has GPUs, a CPU
+    request without one to the computer file's ``default`` partition.
 
     :raises ValueError: for a request this scheduler or partition cannot honour, naming the fix.
     """
@@ -69,6 +70,8 @@ def scheduler_options(
         with_gpus = [name for name, spec in partitions.items() if spec.get('gpus_per_node', 0) > 0]
         if len(with_gpus) == 1:
             partition = with_gpus[0]
+    elif partition is None:
+        partition = next((name for name, spec in partitions.items() if spec.get('default')), None)
     gres = 'gpu'
     if partition is not None and partitions:
         if partition not in partitions:
