@@ -33,6 +33,13 @@ from .train import TrainWorkChain
 __all__ = ('ClusterCampaignWorkChain',)
 
 
+def _with_device(settings: Mapping, resource: Mapping) -> dict:
+    """Return ``settings`` with ``device: cuda`` when the step's resource asks for GPUs (else as given)."""
+    from aiida_mofal.remote.resources import device_for
+
+    return {**settings, 'device': device_for(resource['gpus'])} if resource.get('gpus') else dict(settings)
+
+
 class ClusterCampaignWorkChain(WorkChain):
     """The cluster paper's active-learning cycle, from a campaign protocol and overrides.
 
@@ -128,7 +135,7 @@ class ClusterCampaignWorkChain(WorkChain):
         builder.structures = structures
         if density is not None:
             builder.density_model = density
-        builder.settings = orm.Dict({**resource['settings'], **job_settings})
+        builder.settings = orm.Dict({**_with_device(resource['settings'], resource), **job_settings})
         for key, value in resource['options'].items():
             builder.metadata.options[key] = value
         builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_{what}'
@@ -252,7 +259,7 @@ class ClusterCampaignWorkChain(WorkChain):
             self.ctx.training,
             test=self.ctx.test,
             protocol=settings['train']['protocol'],
-            overrides=settings['train']['overrides'],
+            overrides=_with_device(settings['train']['overrides'], settings['resources']['train']),
             parent_model=parent,
             seed=settings['initial']['seed'] + self.ctx.cycle,
             options=settings['resources']['train']['options'] or None,
@@ -355,6 +362,8 @@ class ClusterCampaignWorkChain(WorkChain):
                 options=settings['resources']['md']['options'] or None,
                 walks=walks,
             )
+            if settings['resources']['md'].get('gpus'):
+                builder.md.device = orm.Str('cuda')
             builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_explore_{name}'
             self.to_context(md_jobs=append_(self.submit(builder)))
             self.ctx.walk_records += records

@@ -109,10 +109,18 @@ class Stop(_Strict):
 
 
 class Resource(_Strict):
-    """Which code runs a step, and its CalcJob options (resources, queue, walltime, scheduler commands, ...)."""
+    """Which code runs a step, and its CalcJob options (resources, queue, walltime, scheduler commands, ...).
+
+    ``gpus`` (per job), ``partition``, ``qos`` and ``account`` become the scheduler lines of the code's computer
+    (``aiida_mofal.remote.resources``); with ``gpus > 0`` the MACE steps run on ``cuda``.
+    """
 
     code: str
     options: dict[str, Any] = Field(default_factory=dict)
+    gpus: int = Field(0, ge=0, description='GPUs per job (SLURM: #SBATCH --gres=gpu:N)')
+    partition: str | None = None
+    qos: str | None = None
+    account: str | None = None
 
 
 class ScanResource(Resource):
