@@ -156,7 +156,8 @@ def fit_density_from_features(model: orm.Data, features: orm.ArrayData, settings
 
     options = DensityModel.validate_settings(settings.get_dict())
     symbols = [chemical_symbols[number] for number in features.get_array('numbers')]
-    density = DensityModel.fit(features.get_array('features'), symbols, **options)
+    groups = features.get_array('structure_index') if 'structure_index' in features.get_arraynames() else None
+    density = DensityModel.fit(features.get_array('features'), symbols, groups=groups, **options)
     return DensityModelData(density, model=model)
 
 
