@@ -377,13 +377,19 @@ class ClusterCampaignWorkChain(WorkChain):
             return self.exit_codes.ERROR_EXPLORATION.format(cycle=self.ctx.cycle)
         walks = orm.Dict({f'walk_{i}': record for i, (_, record) in enumerate(done)})
         trajectories = {f'walk_{i}': outputs['trajectory'] for i, (outputs, _) in enumerate(done)}
-        self.ctx.extract_settings = orm.Dict({**self.ctx.settings['extract'], 'cycle': self.ctx.cycle})
+        extract = dict(self.ctx.settings['extract'])
+        self.ctx.references = {}
+        if extract.pop('reference_topology', True):  # blocks from each target's own bond graph
+            targets = sorted(self.inputs.targets.items())
+            self.ctx.references = {f'reference_{i}': structure for i, (_, structure) in enumerate(targets)}
+            extract['references'] = {name: f'reference_{i}' for i, (name, _) in enumerate(targets)}
+        self.ctx.extract_settings = orm.Dict({**extract, 'cycle': self.ctx.cycle})
         if 'scan_code' in self.inputs:
             self.ctx.scan_frames = scan_frames(walks, **trajectories)
             job = self._mace_job('scan', self.ctx.scan_frames, {'mode': 'scan'}, density=self.ctx.density)
             return ToContext(scan_job=job)
         self.ctx.scan_outputs, self.ctx.cycle_roles['scan'] = scan_and_extract.run_get_node(
-            self.ctx.model, self.ctx.density, self.ctx.extract_settings, walks, **trajectories
+            self.ctx.model, self.ctx.density, self.ctx.extract_settings, walks, **trajectories, **self.ctx.references
         )
         return None
 
@@ -394,7 +400,7 @@ class ClusterCampaignWorkChain(WorkChain):
             if failed:
                 return failed
             self.ctx.scan_outputs, cut = clusters_from_scan.run_get_node(
-                self.ctx.scan_frames, self.ctx.scan_job.outputs.scan, self.ctx.extract_settings
+                self.ctx.scan_frames, self.ctx.scan_job.outputs.scan, self.ctx.extract_settings, **self.ctx.references
             )
             self.ctx.cycle_roles.update(scan=self.ctx.scan_job, scan_clusters=cut)
         self.ctx.last_scan = self.ctx.scan_outputs['scan']

@@ -92,6 +92,9 @@ class Extract(_Strict):
     mantle_depth: int = Field(ge=0)
     merge_depth: int = Field(ge=0)
     vacuum: float = Field(ge=0.0)
+    reference_topology: bool = Field(
+        default=True, description="blocks from the target's bond graph mapped onto each frame (false: per frame)"
+    )
 
 
 class Density(_Strict):

@@ -158,5 +158,6 @@ def write_report(node, output: Path) -> dict:
         target=target,
         target_uncertainty=uncertainty,
         first_test_structure=outputs.test_set.get_atoms()[0] if 'test_set' in outputs else None,
+        density=outputs.density_model.base.attributes.all if 'density_model' in outputs else None,
     )
     return {'campaign': node.pk, **result, 'cycles': rows}
