@@ -87,11 +87,16 @@ def cmd_status(identifier, as_json):
 @cmd_root.command('report')
 @click.argument('identifier', metavar='PK')
 @click.option('-o', '--output', type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option('--html', 'as_html', is_flag=True, help='Also write index.html and per-atom extxyz files.')
 @JSON_OPTION
 @decorators.with_dbenv()
-def cmd_report(identifier, output, as_json):
-    """Write PNG plots and a summary page (index.md) of a campaign to a directory."""
-    result = write_report(_campaign(identifier), output)
+def cmd_report(identifier, output, as_html, as_json):
+    """Write PNG plots and a summary page (index.md; with --html also index.html) of a campaign to a directory.
+
+    With --html: per-element uncertainty histograms with their thresholds, the target coloured by the excess over
+    the threshold, and the per-atom uncertainty and force error as extxyz (OVITO, chemiscope).
+    """
+    result = write_report(_campaign(identifier), output, as_html=as_html)
     if as_json:
         echo_json(result)
     else:
@@ -101,8 +106,8 @@ def cmd_report(identifier, output, as_json):
         )
 
 
-def write_report(node, output: Path) -> dict:
-    """Write the figures and ``index.md`` of campaign ``node`` to ``output``; return what was written."""
+def write_report(node, output: Path, as_html: bool = False) -> dict:
+    """Write the figures and ``index.md`` (and ``index.html``) of campaign ``node`` to ``output``."""
     from aiida_mofal.analysis.report import write_campaign_report
     from aiida_mofal.campaign.queries import campaign_rows, campaign_targets, last_evaluation_errors
 
@@ -110,18 +115,36 @@ def write_report(node, output: Path) -> dict:
     outputs = node.outputs
     targets = campaign_targets(node)
     target = next(iter(sorted(targets.items())))[1].get_ase() if targets else None
-    uncertainty = None
+    uncertainty = thresholds = None
     if target is not None and 'model' in outputs and 'density_model' in outputs:
         (score,) = outputs.density_model.score([target], outputs.model)
-        uncertainty = score['uncertainty']
+        uncertainty, thresholds = score['uncertainty'], outputs.density_model.thresholds
+    errors = last_evaluation_errors(rows)
+    test_structure = outputs.test_set.get_atoms()[0] if 'test_set' in outputs else None
+    title = f'Campaign {node.pk}: {node.label}'
+    state = f'{node.process_state.value}, exit status {node.exit_status}'
     result = write_campaign_report(
         output,
-        title=f'Campaign {node.pk}: {node.label}',
-        state=f'{node.process_state.value}, exit status {node.exit_status}',
+        title=title,
+        state=state,
         rows=rows,
-        errors=last_evaluation_errors(rows),
+        errors=errors,
         target=target,
         target_uncertainty=uncertainty,
-        first_test_structure=outputs.test_set.get_atoms()[0] if 'test_set' in outputs else None,
+        first_test_structure=test_structure,
     )
+    if as_html:
+        from aiida_mofal.analysis.html_report import campaign_html_sections, write_html_report
+
+        sections = campaign_html_sections(
+            Path(output),
+            rows,
+            result['figures'],
+            target=target,
+            target_uncertainty=uncertainty,
+            thresholds=thresholds,
+            errors=errors,
+            test_structure=test_structure,
+        )
+        result['html'] = str(write_html_report(output, title, state, sections))
     return {'campaign': node.pk, **result, 'cycles': rows}
