@@ -13,7 +13,7 @@ import click
 from aiida.cmdline.utils import decorators, echo
 
 from . import cmd_root
-from .utils import DAEMON_OPTION, JSON_OPTION, echo_json, launch, process_summary
+from .utils import DAEMON_OPTION, JSON_OPTION, VERBOSE_OPTION, echo_json, launch, process_summary
 
 
 def _campaign(identifier: str):
@@ -29,13 +29,15 @@ def _campaign(identifier: str):
 @click.argument('campaign_file', type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option('--report', 'report_dir', type=click.Path(file_okay=False, path_type=Path), help='Write the report here.')
 @DAEMON_OPTION
+@VERBOSE_OPTION
 @JSON_OPTION
 @decorators.with_dbenv()
-def cmd_run(campaign_file, report_dir, daemon, as_json):
+def cmd_run(campaign_file, report_dir, daemon, verbose, as_json):
     """Run the active-learning campaign described by CAMPAIGN_FILE (YAML; see docs/guide/campaign.md).
 
     The file is validated first (unknown keys, missing codes, unreadable or unlabelable targets are refused
-    before anything is submitted). In the foreground, progress is printed per step.
+    before anything is submitted). In the foreground: a progress bar per step and one line per cycle (--verbose:
+    every process report line).
     """
     from aiida_mofal.analysis.report import status_table
     from aiida_mofal.campaign.config import load_campaign
@@ -49,7 +51,8 @@ def cmd_run(campaign_file, report_dir, daemon, as_json):
         )
     except ValueError as error:  # also CampaignFileError and LabelInputError
         echo.echo_critical(str(error))
-    results, node = launch(builder, daemon, as_json)
+    cycles = campaign.settings.stop.max_cycles + 1  # model 0, then one record per cycle
+    results, node = launch(builder, daemon, as_json, progress=not verbose, cycles=cycles)
     if results is None:
         return
     if report_dir is not None:
