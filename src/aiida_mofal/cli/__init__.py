@@ -19,9 +19,11 @@ from . import (  # noqa: E402, F401
     cmd_evaluate,
     cmd_label,
     cmd_md,
+    cmd_provenance,
     cmd_select,
     cmd_setup,
     cmd_structures,
+    cmd_study,
     cmd_train,
     utils,
 )
