@@ -56,17 +56,16 @@ def model_energy_volume(model: orm.Data, structure: orm.StructureData, settings:
 
 @calcfunction
 def analyse_glass_structure(
-    structure: orm.StructureData, settings: orm.Dict, **reference: orm.StructureData
+    structure: orm.StructureData, settings: orm.Dict, reference: orm.StructureData | None = None
 ) -> orm.Dict:
     """RDFs, angles, coordination, density and rings of one glass (``aiida_mofal.analysis.glass``).
 
-    ``settings``: fields of ``GlassSettings``; ``reference`` (keyword ``reference``, optional): a glass to compare
-    with (its RDF distance R_χ and density difference go into the result).
+    ``settings``: fields of ``GlassSettings``; ``reference`` (optional): a glass to compare with (its RDF distance
+    R_χ and density difference go into the result).
     """
     from aiida_mofal.analysis.glass import GlassSettings, analyse_glass
 
-    other = reference.get('reference')
     result = analyse_glass(
-        structure.get_ase(), GlassSettings(**settings.get_dict()), reference=other.get_ase() if other else None
+        structure.get_ase(), GlassSettings(**settings.get_dict()), reference=reference.get_ase() if reference else None
     )
     return orm.Dict(result)

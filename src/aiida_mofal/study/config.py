@@ -9,6 +9,7 @@ anything is submitted, with the entry point named. Errors have the campaign file
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -142,7 +143,7 @@ def parse_study(text: str, source: str = 'study file', base: Path | None = None)
             path = (base / name).resolve()
             if not path.is_file():
                 problems.append(f'{source}: glass_analysis.structures: {name} not found (relative to the study file)')
-            glass_files[Path(name).stem] = path
+            glass_files[re.sub(r'\W', '_', Path(name).stem)] = path  # a task and link name: letters, digits, _
         if settings.glass_analysis.reference:
             reference = (base / settings.glass_analysis.reference).resolve()
             if not reference.is_file():
