@@ -14,7 +14,7 @@ import click
 from aiida.cmdline.utils import decorators, echo
 
 from . import cmd_root
-from .utils import DAEMON_OPTION, JSON_OPTION, echo_json, launch, process_summary
+from .utils import DAEMON_OPTION, JSON_OPTION, VERBOSE_OPTION, echo_json, launch, process_summary
 
 
 def _table(node, rows) -> str:
@@ -49,15 +49,17 @@ def _campaign(identifier: str):
 @click.argument('campaign_file', type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option('--report', 'report_dir', type=click.Path(file_okay=False, path_type=Path), help='Write the report here.')
 @DAEMON_OPTION
+@VERBOSE_OPTION
 @JSON_OPTION
 @decorators.with_dbenv()
-def cmd_run(campaign_file, report_dir, daemon, as_json):
+def cmd_run(campaign_file, report_dir, daemon, verbose, as_json):
     """Run the active-learning campaign described by CAMPAIGN_FILE (YAML; see docs/guide/campaign.md).
 
     ``kind: temperature`` in the file runs a temperature campaign (docs/guide/temperature.md).
 
     The file is validated first (unknown keys, missing codes, unreadable or unlabelable targets are refused
-    before anything is submitted). In the foreground, progress is printed per step.
+    before anything is submitted). In the foreground: a progress bar per step and one line per cycle (--verbose:
+    every process report line).
     """
     from aiida_mofal.campaign.config import load_campaign
     from aiida_mofal.campaign.queries import campaign_rows
@@ -69,7 +71,8 @@ def cmd_run(campaign_file, report_dir, daemon, as_json):
         )
     except ValueError as error:  # also CampaignFileError and LabelInputError
         echo.echo_critical(str(error))
-    results, node = launch(builder, daemon, as_json)
+    cycles = campaign.settings.stop.max_cycles + 1  # model 0, then one record per cycle
+    results, node = launch(builder, daemon, as_json, progress=not verbose, cycles=cycles)
     if results is None:
         return
     if report_dir is not None:
@@ -114,11 +117,16 @@ def cmd_status(identifier, as_json):
 @cmd_root.command('report')
 @click.argument('identifier', metavar='PK')
 @click.option('-o', '--output', type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option('--html', 'as_html', is_flag=True, help='Also write index.html and per-atom extxyz files.')
 @JSON_OPTION
 @decorators.with_dbenv()
-def cmd_report(identifier, output, as_json):
-    """Write PNG plots and a summary page (index.md) of a campaign to a directory."""
-    result = write_report(_campaign(identifier), output)
+def cmd_report(identifier, output, as_html, as_json):
+    """Write PNG plots and a summary page (index.md; with --html also index.html) of a campaign to a directory.
+
+    With --html: per-element uncertainty histograms with their thresholds, the target coloured by the excess over
+    the threshold, and the per-atom uncertainty and force error as extxyz (OVITO, chemiscope).
+    """
+    result = write_report(_campaign(identifier), output, as_html=as_html)
     if as_json:
         echo_json(result)
     else:
@@ -128,8 +136,8 @@ def cmd_report(identifier, output, as_json):
         )
 
 
-def write_report(node, output: Path) -> dict:
-    """Write the figures and ``index.md`` of campaign ``node`` to ``output``; return what was written."""
+def write_report(node, output: Path, as_html: bool = False) -> dict:
+    """Write the figures and ``index.md`` (and ``index.html``) of campaign ``node`` to ``output``."""
     from aiida_mofal.analysis.report import write_campaign_report
     from aiida_mofal.analysis.temperature_report import write_temperature_report
     from aiida_mofal.campaign.queries import campaign_kind, campaign_rows, campaign_targets, last_evaluation_errors
@@ -145,19 +153,37 @@ def write_report(node, output: Path) -> dict:
     outputs = node.outputs
     targets = campaign_targets(node)
     target = next(iter(sorted(targets.items())))[1].get_ase() if targets else None
-    uncertainty = None
+    uncertainty = thresholds = None
     if target is not None and 'model' in outputs and 'density_model' in outputs:
         (score,) = outputs.density_model.score([target], outputs.model)
-        uncertainty = score['uncertainty']
+        uncertainty, thresholds = score['uncertainty'], outputs.density_model.thresholds
+    errors = last_evaluation_errors(rows)
+    test_structure = outputs.test_set.get_atoms()[0] if 'test_set' in outputs else None
+    title = f'Campaign {node.pk}: {node.label}'
+    state = f'{node.process_state.value}, exit status {node.exit_status}'
     result = write_campaign_report(
         output,
-        title=f'Campaign {node.pk}: {node.label}',
-        state=f'{node.process_state.value}, exit status {node.exit_status}',
+        title=title,
+        state=state,
         rows=rows,
-        errors=last_evaluation_errors(rows),
+        errors=errors,
         target=target,
         target_uncertainty=uncertainty,
-        first_test_structure=outputs.test_set.get_atoms()[0] if 'test_set' in outputs else None,
+        first_test_structure=test_structure,
         density=outputs.density_model.base.attributes.all if 'density_model' in outputs else None,
     )
+    if as_html:
+        from aiida_mofal.analysis.html_report import campaign_html_sections, write_html_report
+
+        sections = campaign_html_sections(
+            Path(output),
+            rows,
+            result['figures'],
+            target=target,
+            target_uncertainty=uncertainty,
+            thresholds=thresholds,
+            errors=errors,
+            test_structure=test_structure,
+        )
+        result['html'] = str(write_html_report(output, title, state, sections))
     return {'campaign': node.pk, **result, 'cycles': rows}
