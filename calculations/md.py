@@ -268,8 +268,8 @@ class MdCalculation(CalcJob):
             compiled = self.inputs.get('compiled_model')
             if compiled is not None:
                 local_copy_list.append((compiled.uuid, compiled.filename, self.COMPILED_MODEL))
-            else:
-                local_copy_list.append((model.uuid, model.FILENAME, self.MODEL))
+            else:  # MACE's file, made from the checked weights (never a pickle from the database)
+                model.write(Path(folder.abspath) / self.MODEL)
             config.update(
                 model_file=self.MODEL if compiled is None else self.COMPILED_MODEL,
                 model_format='mace' if compiled is None else 'torchscript',
@@ -283,6 +283,7 @@ class MdCalculation(CalcJob):
         job.write_job(folder.abspath, engine, specs, **config)
         ship_driver(folder.abspath)
         calcinfo = self._calcinfo([SCRIPT.name, job.CONFIG], local_copy_list)
+        calcinfo.provenance_exclude_list = [self.MODEL]
         calcinfo.retrieve_list = [self.RESULT, self.STDOUT, self.STDERR]
         calcinfo.retrieve_temporary_list = [(f'walk_*/{name}', '.', 2) for name in self.WALK_FILES]
         return calcinfo

@@ -67,7 +67,7 @@ def trajectory(frames):
 
 @pytest.fixture
 def water_inputs(mofal_codes, tiny_mace_model_file):
-    model = MaceModelData(tiny_mace_model_file).store()
+    model = MaceModelData(tiny_mace_model_file, trusted=True).store()
     return {'model': model, 'training': labelled([water_box(seed=i) for i in range(4)]).store()}
 
 

@@ -14,17 +14,30 @@ and its metadata in ``atoms.info``: ``config_type`` (``'periodic'`` or ``'cluste
 
 ASE's extxyz writer prints per-atom floats with 8 decimals; :func:`write_extxyz` writes every float with
 ``repr`` so that a data set reads back bit for bit.
+
+Strings are data too and must come back as the same strings (issue 18): an extxyz header is parsed by ASE's
+tokeniser, which reads ``it's`` as the start of a quoted value that swallows the rest of the line (``pbc``
+included), and turns ``T``, ``1`` or ``nan`` into a bool, an int and a float. So a string is written bare only
+when it is *plain* (letters, digits, ``_.+-/:@``) and ASE reads it back as that very string; any other string is
+written percent-encoded behind an ``s`` (``s`` + :func:`urllib.parse.quote`: only ``A-Za-z0-9_.-~%``, which every
+extxyz reader takes as one bare word), and the header lists the keys so written in ``mofal_strings`` (info keys)
+and ``mofal_string_arrays`` (per-atom string columns). :func:`read_extxyz` decodes them; MACE and ASE read the
+file unchanged (they see the encoded text of free-text metadata, and the plain values they use, such as
+``config_type``, are never encoded).
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Sequence
+from urllib.parse import quote, unquote
 
 import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols
 from ase.io import read
+from ase.io.extxyz import key_val_str_to_dict
 
 __all__ = [
     'CONFIG_TYPES',
@@ -51,6 +64,10 @@ MIN_DISTANCE = 0.5  # Å; closer atoms are a broken structure, not chemistry
 # Keys that the writer controls itself; everything else in ``info`` must be a plain scalar.
 _RESERVED_INFO = {ENERGY_KEY, STRESS_KEY, 'config_type', 'charge', 'multiplicity'}
 _RESERVED_ARRAYS = {'numbers', 'positions', FORCES_KEY}
+# Keys the extxyz format itself (or this module's string encoding) owns; a configuration may not use them.
+_FORMAT_KEYS = {'Lattice', 'Properties', 'pbc', 'mofal_strings', 'mofal_string_arrays'}
+_KEY = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
+_PLAIN = re.compile(r'[A-Za-z0-9_.+\-/:@]+')
 
 
 class ConfigurationError(ValueError):
@@ -187,8 +204,12 @@ def validate_configuration(atoms: Atoms, name: str = 'configuration') -> Atoms:
             raise ConfigurationError(
                 f'{name}: info[{key!r}] is a {type(value).__name__}; only scalars can be stored in a data set.'
             )
-        if isinstance(value, str) and ('"' in value or '\n' in value):
-            raise ConfigurationError(f'{name}: info[{key!r}] contains a quote or newline.')
+    for key in list(atoms.info) + list(atoms.arrays):
+        if not isinstance(key, str) or not _KEY.fullmatch(key) or key in _FORMAT_KEYS:
+            raise ConfigurationError(
+                f'{name}: key {key!r} cannot be stored; keys are identifiers (letters, digits, _) other than '
+                f'{", ".join(sorted(_FORMAT_KEYS))}.'
+            )
     for key, value in atoms.arrays.items():
         if key in _RESERVED_ARRAYS:
             continue
@@ -196,6 +217,8 @@ def validate_configuration(atoms: Atoms, name: str = 'configuration') -> Atoms:
             raise ConfigurationError(f'{name}: per-atom array {key!r} has shape {value.shape}.')
         if value.dtype.kind == 'f':
             _finite(value, key, name)
+        elif value.dtype.kind == 'O' and all(isinstance(item, str) for item in value.ravel()):
+            atoms.arrays[key] = value.astype(str)
         elif value.dtype.kind not in 'iubU':
             raise ConfigurationError(f'{name}: per-atom array {key!r} has unsupported dtype {value.dtype}.')
     return atoms
@@ -213,6 +236,26 @@ def labels_of(atoms: Atoms) -> set[str]:
     return found
 
 
+def _is_plain(text: str) -> bool:
+    """True when ``text`` can be written bare and every extxyz reader gives back this very string."""
+    if not _PLAIN.fullmatch(text):
+        return False
+    parsed = key_val_str_to_dict(f'k={text}').get('k')
+    return isinstance(parsed, str) and parsed == text
+
+
+def encode_string(text: str) -> str:
+    """Return the one-word form of any string (``s`` + percent-encoding); :func:`decode_string` inverts it."""
+    return 's' + quote(text, safe='')
+
+
+def decode_string(word: str) -> str:
+    """Invert :func:`encode_string`."""
+    if not word.startswith('s'):
+        raise ConfigurationError(f'{word!r} is not an encoded string (it must start with "s").')
+    return unquote(word[1:], errors='strict')
+
+
 def _fmt(value) -> str:
     if isinstance(value, (bool, np.bool_)):
         return 'T' if value else 'F'
@@ -220,8 +263,7 @@ def _fmt(value) -> str:
         return str(int(value))
     if isinstance(value, (float, np.floating)):
         return repr(float(value))
-    text = str(value)
-    return f'"{text}"' if (not text or any(c in text for c in ' =,')) else text
+    return str(value)
 
 
 _TYPE_CODE = {'f': 'R', 'i': 'I', 'u': 'I', 'b': 'L', 'U': 'S'}
@@ -232,10 +274,14 @@ def _write_one(atoms: Atoms, out: io.StringIO) -> None:
     columns = [('species', 'S', 1, np.array(atoms.get_chemical_symbols())), ('pos', 'R', 3, atoms.positions)]
     if FORCES_KEY in atoms.arrays:
         columns.append((FORCES_KEY, 'R', 3, atoms.arrays[FORCES_KEY]))
+    encoded_arrays = []
     for key in sorted(set(atoms.arrays) - _RESERVED_ARRAYS):
         value = atoms.arrays[key]
         width = 1 if value.ndim == 1 else value.shape[1]
-        columns.append((key, _TYPE_CODE[value.dtype.kind], width, value))
+        if value.dtype.kind == 'U' and not all(_is_plain(str(item)) for item in value.ravel()):
+            encoded_arrays.append(key)
+            value = np.vectorize(encode_string, otypes=[object])(value.astype(str))
+        columns.append((key, _TYPE_CODE[value.dtype.kind] if value.dtype.kind != 'O' else 'S', width, value))
     header = []
     if atoms.cell.rank > 0:
         header.append('Lattice="' + ' '.join(repr(float(x)) for x in atoms.cell.array.ravel()) + '"')
@@ -246,8 +292,18 @@ def _write_one(atoms: Atoms, out: io.StringIO) -> None:
         header.append(f'{STRESS_KEY}="' + ' '.join(_fmt(x) for x in atoms.info[STRESS_KEY]) + '"')
     for key in ('config_type', 'charge', 'multiplicity'):
         header.append(f'{key}={_fmt(atoms.info[key])}')
+    encoded_info = []
     for key in sorted(set(atoms.info) - _RESERVED_INFO):
-        header.append(f'{key}={_fmt(atoms.info[key])}')
+        value = atoms.info[key]
+        if isinstance(value, (str, np.str_)) and not _is_plain(str(value)):
+            encoded_info.append(key)
+            value = encode_string(str(value))
+        header.append(f'{key}={_fmt(value)}')
+    # the lists end with ':' so that no list (e.g. a lone key `T`) reads back as anything but a string
+    if encoded_info:
+        header.append('mofal_strings=' + ':'.join(encoded_info) + ':')
+    if encoded_arrays:
+        header.append('mofal_string_arrays=' + ':'.join(encoded_arrays) + ':')
     header.append('pbc="' + ' '.join('T' if p else 'F' for p in atoms.pbc) + '"')
     out.write(f'{natoms}\n{" ".join(header)}\n')
     for index in range(natoms):
@@ -289,8 +345,27 @@ def read_extxyz(text_or_path) -> list[Atoms]:
             atoms.info[STRESS_KEY] = voigt_from_matrix(atoms.info[STRESS_KEY])
         for name in [name for name, array in atoms.arrays.items() if array.dtype == object]:
             atoms.arrays[name] = atoms.arrays[name].astype(str)  # ASE returns string columns as objects at times
+        _decode_strings(atoms)
         result.append(atoms)
     return result
+
+
+def _key_list(atoms: Atoms, key: str) -> list[str]:
+    value = atoms.info.pop(key, None)
+    if value is None:
+        return []
+    return [name for name in str(value).split(':') if name]
+
+
+def _decode_strings(atoms: Atoms) -> None:
+    """Undo the string encoding of :func:`write_extxyz` (see the module docstring) in place."""
+    for key in _key_list(atoms, 'mofal_strings'):
+        if key in atoms.info:
+            atoms.info[key] = decode_string(str(atoms.info[key]))
+    for key in _key_list(atoms, 'mofal_string_arrays'):
+        if key in atoms.arrays:
+            words = atoms.arrays[key].astype(str)
+            atoms.arrays[key] = np.array([decode_string(word) for word in words.ravel()], dtype=str).reshape(words.shape)
 
 
 def element_symbols(numbers: Iterable[int]) -> list[str]:
