@@ -237,7 +237,7 @@ def labels_of(atoms: Atoms) -> set[str]:
 
 
 def _is_plain(text: str) -> bool:
-    """True when ``text`` can be written bare and every extxyz reader gives back this very string."""
+    """Return whether ``text`` can be written bare, every extxyz reader giving back this very string."""
     if not _PLAIN.fullmatch(text):
         return False
     parsed = key_val_str_to_dict(f'k={text}').get('k')
@@ -365,7 +365,8 @@ def _decode_strings(atoms: Atoms) -> None:
     for key in _key_list(atoms, 'mofal_string_arrays'):
         if key in atoms.arrays:
             words = atoms.arrays[key].astype(str)
-            atoms.arrays[key] = np.array([decode_string(word) for word in words.ravel()], dtype=str).reshape(words.shape)
+            decoded = [decode_string(word) for word in words.ravel()]
+            atoms.arrays[key] = np.array(decoded, dtype=str).reshape(words.shape)
 
 
 def element_symbols(numbers: Iterable[int]) -> list[str]:
