@@ -97,7 +97,9 @@ def scan_and_extract(
     per_walk = [[next(scores) for _ in walk_frames] for walk_frames in frames]
     summary, clusters = scan_walks(records, frames, per_walk, options, options['cycle'])
     if unscored:  # which frames, in the walk order of ``records``
-        positions = [(record, index) for record, walk_frames in zip(records, frames) for index in range(len(walk_frames))]
+        positions = [
+            (record, index) for record, walk_frames in zip(records, frames) for index in range(len(walk_frames))
+        ]
         summary['skipped_frames'] += [
             {'target': positions[i][0]['target'], 'walk': int(positions[i][0]['walk']), 'frame': positions[i][1],
              'reason': f'cannot be scored: {reason}'}

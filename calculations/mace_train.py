@@ -32,7 +32,7 @@ from aiida_mofal.mlp.training import (
     validate_hyperparameters,
 )
 
-from .script import SCRIPTS, ScriptCalculation, file_copy, write_model
+from .script import SCRIPTS, ScriptCalculation, write_model
 
 __all__ = ['MaceTrainCalculation', 'check_training_inputs', 'default_hyperparameters', 'split_dataset']
 

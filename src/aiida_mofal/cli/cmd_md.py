@@ -157,8 +157,8 @@ def summary_of(node) -> dict:
 @JSON_OPTION
 @decorators.with_dbenv()
 def cmd_md(
-    structure, model, trust_model_file, engine, reaxff, force_field, control, minimize, protocol, ensemble, temperature, pressure, steps,
-    timestep, dump_every, seed, code_label, walltime, daemon, as_json,
+    structure, model, trust_model_file, engine, reaxff, force_field, control, minimize, protocol, ensemble, temperature,
+    pressure, steps, timestep, dump_every, seed, code_label, walltime, daemon, as_json,
 ):  # fmt: skip
     """Run MD of STRUCTURE (a file or a StructureData PK) with a MACE model or ReaxFF, restarting on failures.
 
@@ -187,8 +187,8 @@ def cmd_md(
             from aiida_mofal.workchains.md import MdBaseWorkChain
 
             builder = MdBaseWorkChain.get_builder_from_protocol(
-                code, structure_node, _load_model(model, trust_model_file), protocol=protocol, overrides=overrides, engine=engine,
-                options=options,
+                code, structure_node, _load_model(model, trust_model_file), protocol=protocol, overrides=overrides,
+                engine=engine, options=options,
             )  # fmt: skip
     except (ValueError, FileNotFoundError) as exception:
         echo.echo_critical(str(exception))

@@ -1,4 +1,4 @@
-"""What may reach a CP2K input file: every string of a labelling protocol checked before anything runs (issue 18).
+r"""What may reach a CP2K input file: every string of a labelling protocol checked before anything runs (issue 18).
 
 aiida-cp2k writes each keyword as ``KEY value`` on its own line, so a value with a newline starts a new line of
 the input: ``{'MAX_SCF': '5\n@INCLUDE /etc/passwd'}`` makes CP2K's preprocessor read any file, and an ``xc`` of
@@ -44,9 +44,8 @@ class SettingsError(ValueError):
 def safe_word(value: Any, key: str, pattern: re.Pattern = _WORD) -> str:
     """Return ``value`` if it is a string of one word matching ``pattern``; else raise :class:`SettingsError`."""
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise SettingsError(
-            f'settings.{key}: {value!r} is not a single name (letters, digits and {"_.+-" if pattern is _FILE_NAME else "_.+-()"} only).'
-        )
+        allowed = '_.+-' if pattern is _FILE_NAME else '_.+-()'
+        raise SettingsError(f'settings.{key}: {value!r} is not a single name (letters, digits and {allowed} only).')
     return value
 
 
@@ -59,7 +58,9 @@ def _number(settings: Mapping, path: str, low: float, high: float, *, integer: b
     if integer and float(value) != int(value):
         raise SettingsError(f'settings.{path}: {value!r} must be an integer.')
     if not low <= float(value) <= high:
-        raise SettingsError(f'settings.{path}: {value!r} {unit} is outside [{low:g}, {high:g}]{f" {unit}" if unit else ""}.')
+        raise SettingsError(
+            f'settings.{path}: {value!r} {unit} is outside [{low:g}, {high:g}]{f" {unit}" if unit else ""}.'
+        )
 
 
 def _check_raw(value: Any, path: str) -> None:
@@ -85,7 +86,7 @@ def _check_raw(value: Any, path: str) -> None:
 
 
 def check_label_settings(settings: Mapping, data_dir: str | Path | None = None) -> None:
-    """Refuse labelling ``settings`` (a resolved ``label`` protocol) that would write anything unchecked into CP2K's input.
+    """Refuse labelling ``settings`` (a resolved ``label`` protocol) that would write unchecked text into CP2K's input.
 
     :param data_dir: CP2K's data directory when known (local code): the basis set and potential files must exist.
     :raises SettingsError: naming the key, the value and what is allowed.
@@ -102,16 +103,22 @@ def check_label_settings(settings: Mapping, data_dir: str | Path | None = None) 
     _number(settings, 'cluster.density_margin', 0.0, 50.0, unit='Å')
     solver = str(settings['cluster']['poisson_solver']).upper()
     if solver not in POISSON_SOLVERS:
-        raise SettingsError(f'settings.cluster.poisson_solver: {solver!r} is not one of {", ".join(sorted(POISSON_SOLVERS))}.')
+        raise SettingsError(
+            f'settings.cluster.poisson_solver: {solver!r} is not one of {", ".join(sorted(POISSON_SOLVERS))}.'
+        )
     stress = settings['cell']['stress_tensor']
     if stress not in STRESS_TENSORS:
-        raise SettingsError(f'settings.cell.stress_tensor: {stress!r} is not one of {", ".join(sorted(STRESS_TENSORS))}.')
+        raise SettingsError(
+            f'settings.cell.stress_tensor: {stress!r} is not one of {", ".join(sorted(STRESS_TENSORS))}.'
+        )
     _check_raw(settings.get('cp2k') or {}, 'cp2k')
     if method == 'xtb':
         return
     xc = settings.get('xc')
     if not isinstance(xc, str) or xc.upper() not in XC_FUNCTIONALS:
-        raise SettingsError(f'settings.xc: {xc!r} is not a CP2K XC_FUNCTIONAL shortcut ({", ".join(sorted(XC_FUNCTIONALS))}).')
+        raise SettingsError(
+            f'settings.xc: {xc!r} is not a CP2K XC_FUNCTIONAL shortcut ({", ".join(sorted(XC_FUNCTIONALS))}).'
+        )
     dispersion = settings.get('dispersion')
     if dispersion is not None and (not isinstance(dispersion, str) or dispersion.upper() not in DISPERSIONS):
         raise SettingsError(f'settings.dispersion: {dispersion!r} is not one of {", ".join(DISPERSIONS)} or null.')
@@ -124,7 +131,7 @@ def check_label_settings(settings: Mapping, data_dir: str | Path | None = None) 
         key = f'basis_set_files[{index}]' if index < len(files) else 'potential_file'
         safe_word(name, key, _FILE_NAME)
         if data_dir is not None and not (Path(data_dir) / name).is_file():
-            raise SettingsError(f'settings.{key}: no file {name!r} in CP2K\'s data directory {data_dir}.')
+            raise SettingsError(f"settings.{key}: no file {name!r} in CP2K's data directory {data_dir}.")
     safe_word(settings.get('pseudopotential'), 'pseudopotential')
     basis = settings.get('basis_set')
     if not isinstance(basis, Mapping) or 'default' not in basis:

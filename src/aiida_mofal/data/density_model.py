@@ -9,7 +9,6 @@ in the node's repository; attributes hold what people query.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 

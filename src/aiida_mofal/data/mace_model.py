@@ -13,6 +13,9 @@ from .attributes import stored_attribute
 
 __all__ = ['MaceModelData', 'describe_mace_model']
 
+_ENGINE_FILES: dict[str, bytes] = {}  # sha256 of a weights file -> MACE's file made from it in this process
+_CACHED_MODELS = 4
+
 
 def describe_mace_model(model) -> dict:
     """Read the facts a user queries from a MACE model (module): elements, cut-off, layers, channels, dtype."""
@@ -69,24 +72,49 @@ class MaceModelData(orm.Data):
             }
         )
 
-    def get_module(self):
-        """Return the MACE ``torch.nn.Module`` (eval mode), rebuilt from the weights-only file.
+    def _engine_file(self) -> bytes:
+        """Return MACE's own file (pickle bytes) of this model, made in this process from the weights-only file.
+
+        Rebuilding a MACE model computes its Clebsch-Gordan tables and compiles e3nn's kernels (seconds), so the
+        bytes are kept per process, keyed by the hash of the weights file actually read (never the attribute).
 
         :raises UnsafeModelError: when the node holds no weights-only file (made by hand or by an old version,
             e.g. imported from an archive): nothing in it is unpickled.
         """
+        import io
+
+        import torch
+
         from aiida_mofal.mlp.safe_model import UnsafeModelError, load_payload, rebuild
 
         names = self.base.repository.list_object_names()
-        payload = load_payload(self.base.repository.get_object_content(self.FILENAME, mode='rb')) if self.FILENAME in names else None
-        if payload is None:
-            raise UnsafeModelError(
-                f'MACE model node {self.pk} holds no weights-only model file ({", ".join(names) or "no files"}); '
-                'aiida-mofal does not unpickle model files from the database or an imported archive. If you trust '
-                'where it came from, get the .model file and store it again with --trust-model-file (Python: '
-                'MaceModelData(path, trusted=True)).'
-            )
-        return rebuild(payload)
+        content = self.base.repository.get_object_content(self.FILENAME, mode='rb') if self.FILENAME in names else b''
+        key = hashlib.sha256(content).hexdigest()
+        if key not in _ENGINE_FILES:
+            payload = load_payload(content) if content else None
+            if payload is None:
+                raise UnsafeModelError(
+                    f'MACE model node {self.pk} holds no weights-only model file ({", ".join(names) or "no files"}); '
+                    'aiida-mofal does not unpickle model files from the database or an imported archive. If you '
+                    'trust where it came from, get the .model file and store it again with --trust-model-file '
+                    '(Python: MaceModelData(path, trusted=True)).'
+                )
+            buffer = io.BytesIO()
+            torch.save(rebuild(payload), buffer)
+            while len(_ENGINE_FILES) >= _CACHED_MODELS:
+                _ENGINE_FILES.pop(next(iter(_ENGINE_FILES)))
+            _ENGINE_FILES[key] = buffer.getvalue()
+        return _ENGINE_FILES[key]
+
+    def get_module(self):
+        """Return a fresh MACE ``torch.nn.Module`` (eval mode) of this model, rebuilt from the weights-only file."""
+        import io
+
+        import mace  # noqa: F401  (before torch.load: mace lets e3nn load its constants)
+        import torch
+
+        # the bytes were made by this process from checked weights (``_engine_file``): no database pickle is read
+        return torch.load(io.BytesIO(self._engine_file()), map_location='cpu', weights_only=False).eval()
 
     elements = stored_attribute('elements', 'Element symbols the model knows.')
 
@@ -113,10 +141,8 @@ class MaceModelData(orm.Data):
         The pickle is produced by this process from the rebuilt module, so the job that loads it loads what this
         node's checked weights say, never bytes from the database.
         """
-        import torch
-
         path = Path(path)
-        torch.save(self.get_module(), str(path))
+        path.write_bytes(self._engine_file())
         return path
 
     def get_calculator(self, device: str = 'cpu', default_dtype: str | None = None, **kwargs):

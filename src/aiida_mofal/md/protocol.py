@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from numbers import Real
 from typing import Any
@@ -106,17 +107,27 @@ def _pair(value: Any, name: str) -> list[float] | None:
     raise ProtocolError(f'{name} must be a number (hold) or a [start, end] pair (linear ramp), got {value!r}')
 
 
-MAX_TIMESTEP = 10.0  # fs; atoms (H above all) need ~0.5-2 fs, and nothing molecular survives 10 fs steps
+SANE_TIMESTEP = 5.0  # fs; atoms (H above all) need ~0.5-2 fs: beyond this a run blows up (tests do it on purpose)
+MAX_TIMESTEP = 100.0  # fs; beyond this it is a unit slip (ps for fs), refused
 MAX_TEMPERATURE = 10_000.0  # K
 MAX_PRESSURE = 100.0  # GPa; MOFs amorphise at a few GPa
 
 
 def _physical(name: str, timestep: float, temperature: list | None, pressure: list | None) -> None:
-    """Refuse values that no MD of a MOF means (most often a unit slip: bar for GPa, ps for fs, °C...)."""
+    """Refuse values that no MD of a MOF means (most often a unit slip: bar for GPa, ps for fs, °C...).
+
+    A timestep between :data:`SANE_TIMESTEP` and :data:`MAX_TIMESTEP` is warned about, not refused: the handlers'
+    tests blow walks up with it on purpose; a campaign refuses it (``workchains/campaign_inputs.py``).
+    """
     if timestep > MAX_TIMESTEP:
         raise ProtocolError(
             f'{name}.timestep {timestep:g} fs is beyond {MAX_TIMESTEP:g} fs; MD of atoms needs 0.5-2 fs '
             '(the timestep is in fs, not ps).'
+        )
+    if timestep > SANE_TIMESTEP:
+        warnings.warn(
+            f'{name}.timestep {timestep:g} fs: MD of atoms needs 0.5-2 fs (the timestep is in fs); expect a blow-up',
+            stacklevel=4,
         )
     if temperature is not None and max(temperature) > MAX_TEMPERATURE:
         raise ProtocolError(f'{name}.temperature {max(temperature):g} K is beyond {MAX_TEMPERATURE:g} K (give kelvin).')

@@ -60,6 +60,7 @@ STRESS_KEY = 'REF_stress'
 CONFIG_TYPES = ('periodic', 'cluster')
 EV_PER_A3_TO_GPA = 160.21766208
 MIN_DISTANCE = 0.5  # Å; closer atoms are a broken structure, not chemistry
+MAX_CELL_EDGE = 1000.0  # Å; a periodic cell beyond this is a unit slip or an absurd vacuum
 
 # Keys that the writer controls itself; everything else in ``info`` must be a plain scalar.
 _RESERVED_INFO = {ENERGY_KEY, STRESS_KEY, 'config_type', 'charge', 'multiplicity'}
@@ -138,8 +139,14 @@ def validate_configuration(atoms: Atoms, name: str = 'configuration') -> Atoms:
     if config_type == 'periodic':
         if not pbc.all():
             raise ConfigurationError(f'{name}: marked periodic but pbc={pbc.tolist()}; set atoms.pbc = True.')
+        _finite(atoms.cell.array, 'the cell', name)
         if abs(atoms.cell.volume) < 1e-6:
             raise ConfigurationError(f'{name}: periodic structure without a cell; give its lattice vectors.')
+        if max(atoms.cell.lengths()) > MAX_CELL_EDGE:
+            raise ConfigurationError(
+                f'{name}: a cell edge of {max(atoms.cell.lengths()):.4g} Å is beyond {MAX_CELL_EDGE:g} Å; '
+                'lengths are in Å (and a cluster needs no cell: make it non-periodic).'
+            )
     elif pbc.any():
         raise ConfigurationError(f'{name}: a cluster must not be periodic (pbc={pbc.tolist()}).')
     atoms.info['config_type'] = config_type
@@ -163,7 +170,11 @@ def validate_configuration(atoms: Atoms, name: str = 'configuration') -> Atoms:
     if natoms > 1:
         from ase.geometry import get_distances
 
-        if natoms <= 2000:
+        if not atoms.pbc.any():  # a k-d tree: ASE's binning is quadratic for long, thin clusters (issue 18)
+            from scipy.spatial import cKDTree
+
+            close = np.array(sorted(cKDTree(atoms.positions).query_pairs(MIN_DISTANCE)), dtype=int).reshape(-1, 2)
+        elif natoms <= 2000:
             _, dist = get_distances(atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
             np.fill_diagonal(dist, np.inf)
             close = np.argwhere(dist < MIN_DISTANCE)

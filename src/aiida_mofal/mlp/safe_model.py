@@ -8,8 +8,8 @@ archive) can run any code as the user who loads it. This module keeps models in 
 * ``format`` (:data:`FORMAT`), ``model_class`` (``MACE`` or ``ScaleShiftMACE``),
 * ``config``: the constructor arguments of the model (MACE's own
   ``mace.tools.scripts_utils.extract_config_mace_model``), with the few that are Python objects written as names
-  (the interaction blocks, the gate, irreps) and rebuilt only from the allow-lists :data:`INTERACTIONS` and
-  :data:`GATES`,
+  (the interaction and readout blocks, the gate, irreps) and rebuilt only from allow-lists: the classes of
+  ``mace.modules.blocks`` and ``interaction_classes``, and :data:`GATES`,
 * ``state_dict``: the weights.
 
 :func:`load_model` rebuilds the module from such a file. A MACE pickle is loaded only when the caller says it
@@ -37,9 +37,16 @@ class UnsafeModelError(ValueError):
 
 
 def _interactions() -> dict[str, type]:
-    from mace.modules import interaction_classes
+    """Return the classes a config may name: MACE's own building blocks (interaction, readout), nothing else."""
+    import torch
+    from mace.modules import blocks, interaction_classes
 
-    return dict(interaction_classes)
+    found = {
+        name: value
+        for name, value in vars(blocks).items()
+        if isinstance(value, type) and issubclass(value, torch.nn.Module) and value.__module__.startswith('mace.')
+    }
+    return {**found, **dict(interaction_classes)}
 
 
 def _gate_name(gate) -> str:
@@ -64,7 +71,9 @@ def _encode(key: str, value: Any) -> Any:
     if isinstance(value, type):
         found = [name for name, cls in _interactions().items() if cls is value]
         if not found:
-            raise UnsafeModelError(f'cannot store a MACE model whose {key} is {value.__name__} (not a MACE block).')
+            raise UnsafeModelError(
+                f'cannot store a MACE model whose {key} is {value.__name__} (not a MACE building block).'
+            )
         return {'__interaction__': found[0]}
     if key == 'gate' or callable(value) and not isinstance(value, o3.Irreps):
         return {'__gate__': _gate_name(value)}
@@ -88,7 +97,7 @@ def _decode(key: str, value: Any) -> Any:
         if set(value) == {'__interaction__'}:
             name = value['__interaction__']
             if name not in _interactions():
-                raise UnsafeModelError(f'{key}: {name!r} is not a MACE interaction block.')
+                raise UnsafeModelError(f'{key}: {name!r} is not a MACE building block.')
             return _interactions()[name]
         if set(value) == {'__gate__'}:
             if value['__gate__'] not in GATES:
@@ -175,7 +184,9 @@ def rebuild(payload: Mapping):
         torch.set_default_dtype(previous)
     missing, unexpected = model.load_state_dict(dict(payload['state_dict']), strict=False)
     if missing or unexpected:
-        raise UnsafeModelError(f'the stored weights do not fit a {name}: missing {missing[:3]}, unexpected {unexpected[:3]}.')
+        raise UnsafeModelError(
+            f'the stored weights do not fit a {name}: missing {missing[:3]}, unexpected {unexpected[:3]}.'
+        )
     return model.to(dtype).eval()
 
 
