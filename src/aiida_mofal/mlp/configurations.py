@@ -61,6 +61,10 @@ CONFIG_TYPES = ('periodic', 'cluster')
 EV_PER_A3_TO_GPA = 160.21766208
 MIN_DISTANCE = 0.5  # Å; closer atoms are a broken structure, not chemistry
 MAX_CELL_EDGE = 1000.0  # Å; a periodic cell beyond this is a unit slip or an absurd vacuum
+# Labels beyond these are broken (or in other units), never chemistry: uranium's all-electron energy is 7.6e5 eV
+MAX_ENERGY_PER_ATOM = 1.0e7  # eV
+MAX_FORCE = 1.0e5  # eV/Å
+MAX_STRESS = 100.0  # eV/Å³ = 16,000 GPa
 
 # Keys that the writer controls itself; everything else in ``info`` must be a plain scalar.
 _RESERVED_INFO = {ENERGY_KEY, STRESS_KEY, 'config_type', 'charge', 'multiplicity'}
@@ -195,6 +199,11 @@ def validate_configuration(atoms: Atoms, name: str = 'configuration') -> Atoms:
         if energy.shape != ():
             raise ConfigurationError(f'{name}: {ENERGY_KEY} must be one number (eV), got shape {energy.shape}.')
         atoms.info[ENERGY_KEY] = float(energy)
+        if abs(float(energy)) > MAX_ENERGY_PER_ATOM * natoms:
+            raise ConfigurationError(
+                f'{name}: {ENERGY_KEY} = {float(energy):.4g} eV is {abs(float(energy)) / natoms:.3g} eV per atom; no '
+                f'energy is beyond {MAX_ENERGY_PER_ATOM:g} eV/atom (even all-electron): check the units (eV).'
+            )
     if FORCES_KEY in atoms.arrays:
         forces = _finite(atoms.arrays[FORCES_KEY], FORCES_KEY, name)
         if forces.shape != (natoms, 3):
@@ -202,10 +211,20 @@ def validate_configuration(atoms: Atoms, name: str = 'configuration') -> Atoms:
                 f'{name}: {FORCES_KEY} has shape {forces.shape} but the structure has {natoms} atoms; '
                 f'expected ({natoms}, 3).'
             )
+        if np.abs(forces).max() > MAX_FORCE:
+            raise ConfigurationError(
+                f'{name}: a force of {np.abs(forces).max():.4g} eV/Å is beyond {MAX_FORCE:g} eV/Å: a broken label '
+                '(or not eV/Å); refusing it.'
+            )
     if STRESS_KEY in atoms.info:
         if config_type == 'cluster':
             raise ConfigurationError(f'{name}: a cluster has no stress; remove {STRESS_KEY}.')
         stress = voigt_from_matrix(_finite(atoms.info[STRESS_KEY], STRESS_KEY, name), name)
+        if np.abs(stress).max() > MAX_STRESS:
+            raise ConfigurationError(
+                f'{name}: a stress of {np.abs(stress).max():.4g} eV/Å³ ({np.abs(stress).max() * EV_PER_A3_TO_GPA:.4g} '
+                f'GPa) is beyond {MAX_STRESS:g} eV/Å³; stress is in eV/Å³ (ASE), not GPa or bar.'
+            )
         atoms.info[STRESS_KEY] = stress
 
     for key, value in atoms.info.items():
