@@ -1,4 +1,4 @@
-"""Issue 18, class 4 (hung and interrupted runs): ``mofal doctor`` finds processes nothing will continue, with the fix."""
+"""Issue 18, class 4 (hung and interrupted runs): `mofal doctor` finds processes nothing will continue, and the fix."""
 
 from aiida import orm
 from plumpy import ProcessState
