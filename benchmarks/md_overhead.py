@@ -121,7 +121,7 @@ def main():
     from aiida import orm
 
     code = orm.load_code(summary['codes']['python-mace'])
-    model_node = MaceModelData(args.model).store()
+    model_node = MaceModelData(args.model, trusted=True).store()
     dtype = model_node.base.attributes.get('dtype')
     compiled = None
     if not args.eager:

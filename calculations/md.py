@@ -264,8 +264,8 @@ class MdCalculation(ScriptCalculation):
             compiled = self.inputs.get('compiled_model')
             if compiled is not None:
                 local_copy_list.append(file_copy(compiled, compiled.filename, self.COMPILED_MODEL))
-            else:
-                local_copy_list.append(file_copy(model, model.FILENAME, self.MODEL))
+            else:  # MACE's file, made from the checked weights (never a pickle from the database)
+                model.write(Path(folder.abspath) / self.MODEL)
             config.update(
                 model_file=self.MODEL if compiled is None else self.COMPILED_MODEL,
                 model_format='mace' if compiled is None else 'torchscript',
@@ -283,6 +283,7 @@ class MdCalculation(ScriptCalculation):
             local_copy_list=local_copy_list,
             retrieve_list=[self.RESULT],
             retrieve_temporary_list=[(f'walk_*/{name}', '.', 2) for name in self.WALK_FILES],
+            provenance_exclude_list=[self.MODEL],
         )
 
     def ship(self, folder) -> None:

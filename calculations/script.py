@@ -24,7 +24,7 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob
 from aiida.parsers import Parser
 
-__all__ = ['NO_MESSAGE', 'ScriptCalculation', 'ScriptParser', 'file_copy', 'last_line']
+__all__ = ['NO_MESSAGE', 'ScriptCalculation', 'ScriptParser', 'file_copy', 'last_line', 'write_model']
 
 NO_MESSAGE = 'no output and no error message'
 SCRIPTS = Path(__file__).parent / 'scripts'
@@ -34,6 +34,17 @@ def last_line(text: str | None, default: str = NO_MESSAGE) -> str:
     """Return the last non-blank line of ``text`` (stripped), or ``default``."""
     lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
     return lines[-1] if lines else default
+
+
+def write_model(folder, model, target: str) -> str:
+    """Write MACE's own file of ``model`` (a ``mofal.mace_model``) into the sandbox ``folder`` as ``target``.
+
+    The file is made here from the node's weights-only form (``MaceModelData.write``), never copied from the
+    repository, so a job never loads a pickle that came from the database or an imported archive. It is left out
+    of the job's stored inputs (the model node is the provenance) to store no copy per job.
+    """
+    model.write(Path(folder.abspath) / target)
+    return target
 
 
 def file_copy(node: orm.Data, filename: str, target: str) -> tuple[str, str, str]:
@@ -92,6 +103,7 @@ class ScriptCalculation(CalcJob):
         retrieve_list: Iterable[str] = (),
         retrieve_temporary_list: Iterable[str] = (),
         cmdline_params: Iterable[str] | None = None,
+        provenance_exclude_list: Iterable[str] = (),
     ) -> datastructures.CalcInfo:
         """Write ``config``, ship the script and its modules, and return the filled ``CalcInfo``.
 
@@ -117,6 +129,7 @@ class ScriptCalculation(CalcJob):
         calcinfo.remote_copy_list = list(remote_copy_list)
         calcinfo.retrieve_list = [*retrieve_list, self.STDOUT, self.STDERR]
         calcinfo.retrieve_temporary_list = list(retrieve_temporary_list)
+        calcinfo.provenance_exclude_list = list(provenance_exclude_list)
         return calcinfo
 
 

@@ -388,9 +388,17 @@ class ClusterCampaignWorkChain(WorkChain):
             self.ctx.scan_frames = scan_frames(walks, **trajectories)
             job = self._mace_job('scan', self.ctx.scan_frames, {'mode': 'scan'}, density=self.ctx.density)
             return ToContext(scan_job=job)
-        self.ctx.scan_outputs, self.ctx.cycle_roles['scan'] = scan_and_extract.run_get_node(
-            self.ctx.model, self.ctx.density, self.ctx.extract_settings, walks, **trajectories, **self.ctx.references
-        )
+        try:  # per-frame failures are skipped and listed inside; this catches the step failing as a whole
+            self.ctx.scan_outputs, self.ctx.cycle_roles['scan'] = scan_and_extract.run_get_node(
+                self.ctx.model,
+                self.ctx.density,
+                self.ctx.extract_settings,
+                walks,
+                **trajectories,
+                **self.ctx.references,
+            )
+        except Exception as error:  # noqa: BLE001 -- a named exit code, never an Excepted campaign
+            return self.exit_codes.ERROR_INFERENCE.format(what='scan', cycle=self.ctx.cycle, reason=str(error))
         return None
 
     def inspect_scan(self):
@@ -410,6 +418,9 @@ class ClusterCampaignWorkChain(WorkChain):
             f'cycle {self.ctx.cycle}: {scan["unknown_atoms"]} of {scan["atoms"]} atoms unknown '
             f'({scan["unknown_fraction"]:.4f}) in {scan["frames"]} frames; {scan["clusters"]} clusters to label'
         )
+        for skipped in scan.get('skipped_frames', []):  # one bad frame is reported and skipped, never fatal
+            self.report(f'cycle {self.ctx.cycle}: skipped {skipped["target"]} walk {skipped["walk"]} '
+                        f'frame {skipped["frame"]}: {skipped["reason"]}')  # fmt: skip
         return None
 
     def has_clusters(self) -> bool:

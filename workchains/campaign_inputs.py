@@ -100,7 +100,7 @@ def campaign_inputs(
 
     :raises ValueError: naming the key, the target or the code and the fix.
     """
-    from aiida_mofal.md.protocol import load_md_settings
+    from aiida_mofal.md.protocol import SANE_TIMESTEP, load_md_settings
     from aiida_mofal.mlp.training import validate_hyperparameters
     from aiida_mofal.protocols import load_protocol
     from aiida_mofal.uncertainty.gmm import DensityModel
@@ -125,7 +125,13 @@ def campaign_inputs(
     train = _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
     _checked('train', validate_hyperparameters, train['hyperparameters'])
     explore = settings['explore']
-    _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
+    md = _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
+    fastest = max(stage['timestep'] for stage in md['schedule'])
+    if fastest > SANE_TIMESTEP:
+        raise ValueError(
+            f'explore: a timestep of {fastest:g} fs; exploration MD of a MOF needs 0.5-2 fs (at most '
+            f'{SANE_TIMESTEP:g}; the timestep is in fs, not ps).'
+        )
     _checked('density.settings', DensityModel.validate_settings, settings['density']['settings'])
     if 'scan' in loaded:
         _checked('resources.scan.settings', _scan_job_settings, resources['scan']['settings'])

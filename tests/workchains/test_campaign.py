@@ -76,7 +76,7 @@ def explored(process, jobs, records):
 
 @pytest.fixture
 def water_inputs(mofal_codes, tiny_mace_model_file):
-    model = MaceModelData(tiny_mace_model_file).store()
+    model = MaceModelData(tiny_mace_model_file, trusted=True).store()
     return {'model': model, 'training': labelled([water_box(seed=i) for i in range(4)]).store()}
 
 

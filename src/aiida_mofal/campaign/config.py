@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aiida_mofal.protocols import ProtocolError, load_protocol
+from aiida_mofal.safe_yaml import YamlInputError, load_yaml
 
 __all__ = (
     'CampaignFile',
@@ -54,6 +55,15 @@ class Initial(_Strict):
     strain: float = Field(ge=0.0, le=0.2, description='max |ε| of a random symmetric cell strain')
     seed: int
 
+    @model_validator(mode='after')
+    def _enough_to_train(self):
+        if self.periodic_frames + self.clusters < 2:
+            raise ValueError(
+                f'{self.periodic_frames} periodic frames and {self.clusters} clusters per target: MACE needs at '
+                'least 2 configurations (one to train on, one to validate); raise periodic_frames or clusters'
+            )
+        return self
+
 
 class Step(_Strict):
     """A protocol and validated overrides for one kind of process."""
@@ -72,16 +82,21 @@ class Explore(Step):
     """MD walks per target and cycle; pressures drawn uniformly in ``pressure_range`` (GPa)."""
 
     engine: Literal['ase', 'lammps-python', 'lammps-mliap']
-    walks: int = Field(ge=1)
+    walks: int = Field(ge=1, le=1000, description='per target and cycle; more is a typo, not a campaign')
     pressure_range: tuple[float, float]
-    temperature: float = Field(gt=0.0)
-    steps: int | None = Field(ge=1, description='overrides the protocol: 500 fs at 0.5 fs = 1000 steps')
+    temperature: float = Field(gt=0.0, le=10_000.0, description='K; MOFs melt or decompose far below 10,000 K')
+    steps: int | None = Field(ge=1, le=10_000_000, description='overrides the protocol: 500 fs at 0.5 fs = 1000 steps')
 
     @field_validator('pressure_range')
     @classmethod
     def _ordered(cls, value):
         if value[0] > value[1]:
             raise ValueError('pressure_range must be [low, high]')
+        if max(abs(value[0]), abs(value[1])) > 100.0:
+            raise ValueError(
+                f'pressure_range {list(value)} is in GPa: a MOF is studied at a few GPa, never beyond 100 GPa '
+                '(did you give bar or MPa? 1 GPa = 10,000 bar)'
+            )
         return value
 
 
@@ -300,10 +315,10 @@ def parse_campaign(text: str, source: str = 'campaign file', base: Path | None =
     :raises CampaignFileError: with ``source:line: key: problem`` lines, every problem at once.
     """
     try:
+        data = load_yaml(text, source)  # refuses repeated keys and alias bombs, with their line
         root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise CampaignFileError(f'{source}: not valid YAML: {error}') from None
+    except YamlInputError as error:
+        raise CampaignFileError(str(error)) from None
     if not isinstance(data, dict):
         raise CampaignFileError(f'{source}: expected a mapping of campaign settings at the top level.')
     kind = data.get('kind', 'cluster')
