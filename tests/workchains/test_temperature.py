@@ -31,7 +31,7 @@ def temperature_campaign(overrides=None, codes=None, **kwargs):
 
 @pytest.fixture
 def water(mofal_codes, tiny_mace_model_file):
-    model = MaceModelData(tiny_mace_model_file).store()
+    model = MaceModelData(tiny_mace_model_file, trusted=True).store()
     return {'model': model, 'training': labelled([water_box(seed=i) for i in range(2)]).store()}
 
 
