@@ -172,8 +172,10 @@ def launch(builder, daemon: bool, as_json: bool):
     from aiida import engine
     from aiida.cmdline.utils import echo
 
-    if not daemon:
-        return engine.run_get_node(builder)
+    if not daemon:  # Ctrl-C kills the process cleanly, ends the local engines and says how to go on
+        from .foreground import run_foreground
+
+        return run_foreground(builder)
     ensure_daemon()
     node = engine.submit(builder)
     if as_json:
