@@ -115,7 +115,7 @@ def main():
 
     torch.set_num_threads(args.threads)
     from aiida_mofal.data.mace_model import MaceModelData
-    from aiida_mofal.environment import setup
+    from aiida_mofal.environment.profile import setup
 
     summary = setup(name='md-bench')
     from aiida import orm

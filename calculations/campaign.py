@@ -90,12 +90,13 @@ def scan_and_extract(
     from aiida_mofal.campaign.scan import scan_walks
 
     options = settings.get_dict()
+    references = _references(options, trajectories)
     records, frames = _walk_frames(walks, trajectories)
     everything = [atoms for walk_frames in frames for atoms in walk_frames]
     scored, unscored = _score_each(density, model, everything)
     scores = iter(scored)
     per_walk = [[next(scores) for _ in walk_frames] for walk_frames in frames]
-    summary, clusters = scan_walks(records, frames, per_walk, options, options['cycle'])
+    summary, clusters = scan_walks(records, frames, per_walk, options, options['cycle'], references)
     if unscored:  # which frames, in the walk order of ``records``
         positions = [
             (record, index) for record, walk_frames in zip(records, frames) for index in range(len(walk_frames))
@@ -106,6 +107,20 @@ def scan_and_extract(
             for i, reason in unscored
         ]  # fmt: skip
     return _scan_outputs(summary, clusters)
+
+
+def _references(options: dict, nodes: dict) -> dict:
+    """Pop the ``reference_*`` structures out of ``nodes``; return target → ``Atoms`` per ``options['references']``.
+
+    The work chain passes each target's structure as ``reference_<i>`` and names them in the settings'
+    ``references`` (target → keyword), so that the graph shows which topology the clusters were cut with.
+    """
+    structures = {key: nodes.pop(key) for key in [k for k in nodes if k.startswith('reference_')]}
+    names = options.get('references') or {}
+    missing = sorted(set(names.values()) - set(structures))
+    if missing:
+        raise ValueError(f'settings name reference structures {missing} that are not among the inputs.')
+    return {target: structures[key].get_ase() for target, key in names.items()}
 
 
 def _score_each(density, model, frames: list) -> tuple[list[dict], list[tuple[int, str]]]:
@@ -146,7 +161,9 @@ def scan_frames(walks: orm.Dict, **trajectories: orm.Data) -> DatasetData:
 
 
 @calcfunction
-def clusters_from_scan(frames: DatasetData, scan: orm.ArrayData, settings: orm.Dict) -> dict[str, orm.Data]:
+def clusters_from_scan(
+    frames: DatasetData, scan: orm.ArrayData, settings: orm.Dict, **references: orm.StructureData
+) -> dict[str, orm.Data]:
     """Cut clusters around the atoms that a ``mofal.mace.evaluate`` scan job called unknown in ``frames``.
 
     The same outputs as :func:`scan_and_extract`, from the job's per-atom ``uncertainty`` and ``unknown`` arrays
@@ -155,6 +172,7 @@ def clusters_from_scan(frames: DatasetData, scan: orm.ArrayData, settings: orm.D
     from aiida_mofal.campaign.scan import scan_walks, split_scores
 
     options = settings.get_dict()
+    topology = _references(options, dict(references))
     atoms = frames.get_atoms()
     scores = split_scores(
         scan.get_array('structure_index'),
@@ -171,7 +189,7 @@ def clusters_from_scan(frames: DatasetData, scan: orm.ArrayData, settings: orm.D
             per_walk_scores.append([])
         per_walk_frames[-1].append(frame)
         per_walk_scores[-1].append(score)
-    summary, clusters = scan_walks(records, per_walk_frames, per_walk_scores, options, options['cycle'])
+    summary, clusters = scan_walks(records, per_walk_frames, per_walk_scores, options, options['cycle'], topology)
     return _scan_outputs(summary, clusters)
 
 
@@ -189,7 +207,8 @@ def fit_density_from_features(model: orm.Data, features: orm.ArrayData, settings
 
     options = DensityModel.validate_settings(settings.get_dict())
     symbols = [chemical_symbols[number] for number in features.get_array('numbers')]
-    density = DensityModel.fit(features.get_array('features'), symbols, **options)
+    groups = features.get_array('structure_index') if 'structure_index' in features.get_arraynames() else None
+    density = DensityModel.fit(features.get_array('features'), symbols, groups=groups, **options)
     return DensityModelData(density, model=model)
 
 

@@ -25,7 +25,6 @@ from aiida_mofal.mlp.training import (
     DTYPES,
     TrainingFiles,
     check_training_inputs,
-    default_hyperparameters,
     mace_arguments,
     model_file_name,
     run_tag,
@@ -34,7 +33,7 @@ from aiida_mofal.mlp.training import (
 
 from .script import SCRIPTS, ScriptCalculation, write_model
 
-__all__ = ['MaceTrainCalculation', 'check_training_inputs', 'default_hyperparameters', 'split_dataset']
+__all__ = ['MaceTrainCalculation', 'split_dataset']
 
 
 @calcfunction

@@ -87,30 +87,39 @@ class ScriptCalculation(CalcJob):
         """Return an error message for inputs that cannot give a result, or None (override in subclasses)."""
         return None
 
+    def ship(self, folder) -> None:
+        """Copy the driver script and the pure modules it imports into the job's ``folder``."""
+        folder.insert_path(str(self.SCRIPT), self.SCRIPT.name)
+        for name, source in self.SHIPPED_MODULES.items():
+            folder.insert_path(str(source), name)
+
     def script_calcinfo(
         self,
         folder,
-        config: Mapping,
+        config: Mapping | None,
         *,
         local_copy_list: Iterable[tuple[str, str, str]] = (),
         remote_copy_list: Iterable[tuple[str, str, str]] = (),
         retrieve_list: Iterable[str] = (),
         retrieve_temporary_list: Iterable[str] = (),
+        cmdline_params: Iterable[str] | None = None,
         provenance_exclude_list: Iterable[str] = (),
     ) -> datastructures.CalcInfo:
         """Write ``config``, ship the script and its modules, and return the filled ``CalcInfo``.
 
+        ``config=None``: the subclass wrote its configuration itself (and ``cmdline_params``, when given, replace
+        ``SCRIPT CONFIG``: a job whose code is not Python, e.g. a LAMMPS executable, ships nothing).
         Standard output and error are always retrieved (the parsers read the error's last line on failure).
         """
-        with folder.open(self.CONFIG, 'w') as handle:
-            json.dump(dict(config), handle, indent=1)
-        folder.insert_path(str(self.SCRIPT), self.SCRIPT.name)
-        for name, source in self.SHIPPED_MODULES.items():
-            folder.insert_path(str(source), name)
+        if config is not None:
+            with folder.open(self.CONFIG, 'w') as handle:
+                json.dump(dict(config), handle, indent=1)
+        if cmdline_params is None:
+            self.ship(folder)
 
         codeinfo = datastructures.CodeInfo()
         codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = [self.SCRIPT.name, self.CONFIG]
+        codeinfo.cmdline_params = [self.SCRIPT.name, self.CONFIG] if cmdline_params is None else list(cmdline_params)
         codeinfo.stdout_name = self.STDOUT
         codeinfo.stderr_name = self.STDERR
 

@@ -42,7 +42,7 @@ def label_settings(protocol: str | None = None, overrides: Mapping[str, Any] | N
 
 def data_dir_for(code: orm.AbstractCode | None):
     """CP2K's data directory when the code runs on this machine (then basis sets can be checked before submission)."""
-    from aiida_mofal.environment import cp2k_data_dir
+    from aiida_mofal.cp2k.executable import cp2k_data_dir
 
     try:
         local = code is not None and code.computer.transport_type == 'core.local'

@@ -208,16 +208,22 @@ def cmd_md(
         raise SystemExit(1)
 
 
-def _reaxff_builder(code, structure, protocol, overrides, options, force_field, control, minimize):
-    """Return the ReaxffMdWorkChain builder; without --force-field, the ZIF force field shipped in a checkout."""
-    from aiida_mofal.workchains.reaxff import ReaxffMdWorkChain
-
+def reaxff_files(force_field, control) -> tuple:
+    """Return the ReaxFF (ffield, control) paths; without --force-field, the ZIF force field shipped in a checkout."""
     if force_field is None:
         shipped = Path(__file__).resolve().parents[3] / 'tests' / 'data_files' / 'forcefields'
         if not (shipped / 'ffield_ZnN_2016.reax').is_file():
             raise ValueError('--reaxff needs --force-field FILE (a LAMMPS ReaxFF ffield)')
         force_field = shipped / 'ffield_ZnN_2016.reax'
         control = control or shipped / 'lmp_control.reax'
+    return force_field, control
+
+
+def _reaxff_builder(code, structure, protocol, overrides, options, force_field, control, minimize):
+    """Return the ReaxffMdWorkChain builder; without --force-field, the ZIF force field shipped in a checkout."""
+    from aiida_mofal.workchains.reaxff import ReaxffMdWorkChain
+
+    force_field, control = reaxff_files(force_field, control)
     return ReaxffMdWorkChain.get_builder_from_protocol(
         code, structure, protocol=protocol, overrides=overrides or None, options=options, force_field=force_field,
         control=control, minimize=minimize or None,

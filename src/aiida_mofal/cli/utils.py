@@ -16,6 +16,7 @@ import click
 __all__ = (
     'DAEMON_OPTION',
     'JSON_OPTION',
+    'VERBOSE_OPTION',
     'echo_json',
     'ensure_daemon',
     'launch',
@@ -59,6 +60,11 @@ JSON_OPTION = click.option(
 
 DAEMON_OPTION = click.option(
     '--daemon', is_flag=True, help='Submit to the daemon (started if it is not running) and return at once.'
+)
+
+
+VERBOSE_OPTION = click.option(
+    '--verbose', is_flag=True, help='Print every process report line instead of progress bars and cycle summaries.'
 )
 
 
@@ -163,8 +169,11 @@ def process_summary(node) -> dict:
     }
 
 
-def launch(builder, daemon: bool, as_json: bool):
+def launch(builder, daemon: bool, as_json: bool, progress: bool = False, cycles: int | None = None):
     """Run ``builder`` in the foreground, or submit it to the daemon and report the submission.
+
+    With ``progress`` the foreground run shows a bar per step and one line per cycle instead of every report line
+    (:mod:`aiida_mofal.cli.progress`; ``cycles`` is the bar's total).
 
     :returns: ``(results, node)``: the outputs and the process node in the foreground; with ``daemon``,
         ``(None, node)`` once the submission is printed (the command then has nothing more to do).
@@ -175,7 +184,12 @@ def launch(builder, daemon: bool, as_json: bool):
     if not daemon:  # Ctrl-C kills the process cleanly, ends the local engines and says how to go on
         from .foreground import run_foreground
 
-        return run_foreground(builder)
+        if not progress:
+            return run_foreground(builder)
+        from .progress import quiet_progress
+
+        with quiet_progress(cycles=cycles):
+            return run_foreground(builder)
     ensure_daemon()
     node = engine.submit(builder)
     if as_json:

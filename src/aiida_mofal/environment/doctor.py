@@ -156,6 +156,27 @@ def check_codes(context: DoctorContext) -> dict:
     return checks
 
 
+def check_remote_computers(context: DoctorContext) -> dict:
+    """Check each computer reached by a transport (not core.local): connection, scheduler, codes on the remote.
+
+    A remote that does not answer is reported but not required: the local toolchain may still be complete.
+    """
+    if context.profile is None:
+        return {}
+    from aiida import orm
+
+    from aiida_mofal.remote.setup import check_computer
+
+    checks = {}
+    for computer in orm.Computer.collection.all():
+        if computer.transport_type == 'core.local':
+            continue
+        fix = f'verdi computer test {computer.label}  (and docs/guide/remote.md)'
+        for name, (ok, value) in check_computer(computer).items():
+            checks[f'{computer.label}:{name}'] = check(ok, value, fix, required=False)
+    return checks
+
+
 def check_cp2k(context: DoctorContext) -> dict:
     """Find CP2K: executable, version and data directory."""
     cp2k = find_cp2k()
@@ -230,6 +251,7 @@ CHECKS: list[Callable[[DoctorContext], dict]] = [
     check_processes,
     check_localhost,
     check_codes,
+    check_remote_computers,
     check_cp2k,
     check_mpirun,
     check_lammps,
