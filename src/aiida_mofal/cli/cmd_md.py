@@ -9,7 +9,7 @@ from aiida.cmdline.params import arguments, types
 from aiida.cmdline.utils import decorators, echo
 
 from . import cmd_root
-from .utils import DAEMON_OPTION, JSON_OPTION, echo_json, launch, load_code
+from .utils import DAEMON_OPTION, JSON_OPTION, TRUST_MODEL_OPTION, echo_json, launch, load_code
 
 ENGINE_CHOICES = ('ase', 'lammps-python', 'lammps-mliap')
 
@@ -144,12 +144,7 @@ def summary_of(node) -> dict:
 @cmd_root.command('md')
 @click.argument('structure')
 @click.option('--model', 'model', help='MACE model: a mofal.mace_model PK/UUID or a .model file (not with --reaxff).')
-@click.option(
-    '--trust-model-file',
-    is_flag=True,
-    help='The --model file is a MACE .model pickle you made or trust: load it (this runs code it holds) and store '
-    'it as weights. Without this flag only weights-only files are read (docs/guide/security.md).',
-)
+@TRUST_MODEL_OPTION
 @click.option('--engine', type=click.Choice(ENGINE_CHOICES), default='ase', show_default=True, help='MACE MD engine.')
 @click.option('--reaxff', is_flag=True, help='Run ReaxFF (LAMMPS, QEq) instead of MACE: the ReaxffMdWorkChain.')
 @click.option('--force-field', type=click.Path(exists=True, dir_okay=False), help='ReaxFF ffield file (--reaxff).')
