@@ -93,6 +93,7 @@ def run_foreground(builder):
     from aiida.cmdline.utils import echo
     from aiida.engine import utils as engine_utils
     from aiida.manage import get_manager
+    from plumpy.exceptions import KilledError
 
     runner = get_manager().get_runner()
     interrupts: list[int] = []
@@ -119,6 +120,9 @@ def run_foreground(builder):
             for sig in previous:
                 signal.signal(sig, on_interrupt)
             process.execute()
+        except KilledError:  # the kill this handler asked for: reported below, not a traceback
+            if not interrupts:
+                raise
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
