@@ -103,8 +103,8 @@ def test_mace_lammps_python_five_stages(mofal_codes, zif_model):
 def test_broken_linkers_end_with_the_named_exit_code_after_the_fallback(mofal_codes, tearing_model):
     """The heating tears linkers (engine ase, no blow-up limit: the frames show it), the fallback tears them again."""
     structure = orm.StructureData(ase=read_structure('ZnIm2-sod_Lewis2009.cif'))
-    overrides = {**FEW_FS, 'equilibration': 0.0, 'blowup_temperature': 1.0e9,
-                 'fallback': {'max_temperature': 1400.0, 'rate': 1.1e6}}  # fmt: skip
+    overrides = {**FEW_FS, 'timestep': 0.5, 'hot_timestep': 0.5, 'equilibration': 0.0, 'rate': 1.2e5,
+                 'blowup_temperature': 1.0e9, 'fallback': {'max_temperature': 1400.0, 'rate': 1.1e5}}  # fmt: skip
     builder = MeltQuenchWorkChain.get_builder_from_protocol(
         mofal_codes['python-mace'], structure, tearing_model, protocol='smoke', overrides=overrides,
         engine='ase', supercell=(1, 1, 1), options=OPTIONS,
