@@ -14,6 +14,7 @@ def cmd_root():
 from . import (  # noqa: E402, F401
     cmd_analyse,
     cmd_campaign,
+    cmd_computer,
     cmd_dataset,
     cmd_eos,
     cmd_evaluate,
@@ -23,6 +24,7 @@ from . import (  # noqa: E402, F401
     cmd_select,
     cmd_setup,
     cmd_structures,
+    cmd_study,
     cmd_train,
     utils,
 )
