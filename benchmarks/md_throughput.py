@@ -96,7 +96,7 @@ def main():
         from tests.mlp.mace_models import build_mace_model
 
         model_path = build_mace_model(Path(os.environ['AIIDA_PATH']) / 'zif.model', atomic_numbers=(1, 6, 7, 30))
-    model = MaceModelData(model_path).store()
+    model = MaceModelData(model_path, trusted=True).store()  # a file made here, or one you pass and trust
     start = time.perf_counter()
     try:
         potential = {'model': model, 'compiled_model': get_torchscript_model(model)}

@@ -34,7 +34,7 @@ def zif_model(aiida_profile, tmp_path_factory):
 
     path = build_mace_model(tmp_path_factory.mktemp('zif-model') / 'zif.model', atomic_numbers=(1, 6, 7, 30),
                             hidden_irreps='8x0e', r_max=4.0, num_interactions=1)  # fmt: skip
-    return MaceModelData(path).store()
+    return MaceModelData(path, trusted=True).store()
 
 
 @pytest.fixture(scope='module')
@@ -49,7 +49,7 @@ def tearing_model(aiida_profile, tmp_path_factory):
     model = torch.load(path, weights_only=False)
     model.scale_shift.scale.fill_(100.0)
     torch.save(model, path)
-    return MaceModelData(path).store()
+    return MaceModelData(path, trusted=True).store()
 
 
 def stage_children(node) -> dict:
