@@ -84,7 +84,11 @@ def main():
     from aiida_mofal.calculations.torchscript import get_torchscript_model
 
     start = time.perf_counter()
-    get_torchscript_model(model_node)
+    try:
+        get_torchscript_model(model_node)
+        scripted = 'TorchScript'
+    except Exception as exception:  # noqa: BLE001  (the work chain falls back to mace-torch the same way)
+        scripted = f'mace-torch (TorchScript failed: {str(exception).splitlines()[0][:80]})'
     compile_seconds = time.perf_counter() - start
     structure = orm.StructureData(ase=atoms)
     builder = EquationOfStateWorkChain.get_builder_for(code, structure, model_node, ['ev'], settings, options)
@@ -105,7 +109,7 @@ def main():
     bare = bare_relaxations(Path(model), cells, args.steps, dtype)
     bare_total = sum(bare)
     steps = sum(entry['steps'] for entry in record['structures'].values())
-    print(f'TorchScript compilation (once per model): {compile_seconds:.1f} s')
+    print(f'model in the jobs: {scripted}; compilation attempt (once per model): {compile_seconds:.1f} s')
     print(f'work chain mofal.eos (ev): {total:.1f} s wall, exit {node.exit_status} {node.exit_message or ""}'.rstrip())
     print(f'  relaxations inside the job: {in_job:.1f} s for {len(record["structures"])} relaxations, {steps} steps; '
           f'job start-up {record["setup_seconds"]:.1f} s')  # fmt: skip
