@@ -72,10 +72,12 @@ def main():
     summary = setup(name='eos-bench')
     code = orm.load_code(summary['codes']['python-mace'])
     model = args.model or build_mace_model(Path(os.environ['AIIDA_PATH']) / 'uio66.model', hidden_irreps='16x0e')
-    model_node = MaceModelData(model).store()
+    model_node = MaceModelData(model, trusted=True).store()  # made by this script (or given by you)
     dtype = model_node.base.attributes.get('dtype')
     atoms = uio66_unit_cell()
-    settings = {'ev': {'relax_first': False, 'points': args.points, 'max_steps': args.steps, 'fmax': 1e-6}}
+    settings = {
+        'ev': {'relax_first': False, 'points': args.points, 'max_steps': args.steps, 'fmax': 1e-6, 'max_iterations': 1}
+    }  # one job of exactly --steps steps per relaxation, no continuation
     options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1, 'num_cores_per_mpiproc': args.threads},
                'max_wallclock_seconds': 36000}  # fmt: skip
     print(f'UiO-66 {len(atoms)} atoms, {args.points} volumes, {args.steps} FIRE steps each, model {Path(model).name} '
