@@ -64,7 +64,7 @@ def main():
     from aiida import engine, orm
 
     from aiida_mofal.data.mace_model import MaceModelData
-    from aiida_mofal.environment import setup
+    from aiida_mofal.environment.profile import setup
     from aiida_mofal.structures.uio66 import uio66_unit_cell
     from aiida_mofal.workchains.eos import EquationOfStateWorkChain
     from tests.mlp.mace_models import build_mace_model
