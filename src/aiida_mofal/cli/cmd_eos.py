@@ -169,6 +169,12 @@ def write_plots(node, directory: Path) -> list[str]:
 @click.argument('structure')
 @click.option('--model', 'model', required=True, help='MACE model: a mofal.mace_model PK/UUID or a .model file.')
 @click.option(
+    '--trust-model-file',
+    is_flag=True,
+    help='The --model file is a MACE .model pickle you made or trust: load it (this runs code it holds) and store '
+    'it as weights (docs/guide/security.md).',
+)
+@click.option(
     '--method',
     'methods',
     type=click.Choice(['ev', 'pv', 'strain', 'fluctuations']),
@@ -187,7 +193,9 @@ def write_plots(node, directory: Path) -> list[str]:
 @DAEMON_OPTION
 @JSON_OPTION
 @decorators.with_dbenv()
-def cmd_eos_run(structure, model, methods, pairs, code_label, engine, walltime, threads, plots, daemon, as_json):
+def cmd_eos_run(
+    structure, model, trust_model_file, methods, pairs, code_label, engine, walltime, threads, plots, daemon, as_json
+):
     """Bulk modulus of STRUCTURE (a file or a StructureData PK) with a MACE model: E–V, P–V, finite strain, NσT.
 
     Examples: mofal eos uio66.cif --model 42 --method ev --json; mofal eos cu.cif --model cu.model --method ev
@@ -208,7 +216,7 @@ def cmd_eos_run(structure, model, methods, pairs, code_label, engine, walltime, 
         options['resources'] = {'num_machines': 1, 'num_mpiprocs_per_machine': 1, 'num_cores_per_mpiproc': threads}
     try:
         builder = EquationOfStateWorkChain.get_builder_for(
-            code, _load_structure(structure), _load_model(model), methods, settings, options, engine
+            code, _load_structure(structure), _load_model(model, trust_model_file), methods, settings, options, engine
         )
     except ValueError as exception:
         echo.echo_critical(str(exception))
