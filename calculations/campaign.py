@@ -15,6 +15,7 @@ __all__ = (
     'clusters_from_scan',
     'fit_density_from_features',
     'initial_dataset',
+    'isolated_energies_of',
     'record_cycle',
     'scan_and_extract',
     'scan_frames',
@@ -38,6 +39,12 @@ def initial_dataset(structure: orm.StructureData, settings: orm.Dict) -> Dataset
     for frame in test:
         frame.info.update(campaign_set='test', target=target)
     return DatasetData(training + test)
+
+
+@calcfunction
+def isolated_energies_of(dataset: DatasetData) -> orm.Dict:
+    """Return the isolated-atom energies a stored data set carries: the Dict later labels are referenced to."""
+    return orm.Dict(dict(dataset.isolated_atom_energies))
 
 
 @calcfunction

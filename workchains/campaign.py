@@ -15,6 +15,7 @@ from aiida_mofal.calculations.campaign import (
     clusters_from_scan,
     fit_density_from_features,
     initial_dataset,
+    isolated_energies_of,
     record_cycle,
     scan_and_extract,
     scan_frames,
@@ -52,12 +53,22 @@ class ClusterCampaignWorkChain(WorkChain):
         spec.input('train_code', valid_type=orm.AbstractCode)
         spec.input('md_code', valid_type=orm.AbstractCode)
         spec.input('scan_code', valid_type=orm.AbstractCode, required=False, help='Python+MACE code for inference.')
+        spec.input('initial_dataset', valid_type=DatasetData, required=False, help='Labelled set to start from.')
+        spec.input('initial_model', valid_type=orm.Data, required=False, help='First model (mofal.mace_model).')
         spec.outline(
             cls.setup,
-            cls.initialise,
-            cls.inspect_initial_labels,
-            cls.train,
-            cls.inspect_training,
+            if_(cls.builds_initial_set)(
+                cls.initialise,
+                cls.inspect_initial_labels,
+            ).else_(
+                cls.take_initial_dataset,
+            ),
+            if_(cls.trains_first_model)(
+                cls.train,
+                cls.inspect_training,
+            ).else_(
+                cls.take_initial_model,
+            ),
             cls.fit_and_evaluate,
             cls.record,
             while_(cls.should_continue)(
@@ -211,6 +222,28 @@ class ClusterCampaignWorkChain(WorkChain):
             sets[name] = initial_dataset(structure, orm.Dict({**initial, 'target': name}))
         source = merge_datasets(**sets) if len(sets) > 1 else next(iter(sets.values()))
         return ToContext(initial_label=self.submit(self._label_builder(source, 'initial_label')))
+
+    def builds_initial_set(self) -> bool:
+        """Build and label the initial set from the targets, unless the campaign starts from a stored one."""
+        return 'initial_dataset' not in self.inputs
+
+    def take_initial_dataset(self):
+        """Start from the given labelled set (the paper's pristine periodic set); its ``test`` frames test."""
+        parts = split_by_set(self.inputs.initial_dataset)
+        if 'train' not in parts:
+            return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason='the initial data set has no training frames')
+        self.ctx.training = parts['train']
+        self.ctx.test = parts.get('test')
+        self.ctx.e0s = isolated_energies_of(self.inputs.initial_dataset)
+        return None
+
+    def trains_first_model(self) -> bool:
+        """Train the first model, unless the campaign starts from a stored one."""
+        return 'initial_model' not in self.inputs
+
+    def take_initial_model(self):
+        """Start from the given model: cycle 0 fits its density model and evaluates it; cycle 1 fine-tunes it."""
+        self.ctx.model = self.inputs.initial_model
 
     def _label_builder(self, structures: DatasetData, link_label: str, **kwargs):
         settings = self.ctx.settings

@@ -51,6 +51,13 @@ class Initial(_Strict):
     rattle: float = Field(ge=0.0, le=0.5, description='Å, Gaussian')
     strain: float = Field(ge=0.0, le=0.2, description='max |ε| of a random symmetric cell strain')
     seed: int
+    dataset: int | str | None = Field(
+        default=None,
+        description='start from this labelled set: a mofal.dataset PK, or an extxyz file with REF_ keys (and '
+        'IsolatedAtom frames or isolated_atom_energies) instead of building one from the targets',
+    )
+    isolated_atom_energies: dict[str, float] | None = Field(default=None, description='eV, for an extxyz dataset')
+    model: int | None = Field(default=None, description='a mofal.mace_model PK: the first model (no first training)')
 
 
 class Step(_Strict):
@@ -284,6 +291,10 @@ def parse_campaign(text: str, source: str = 'campaign file', base: Path | None =
     merged = _merge(inputs, {**overrides, 'targets': data.get('targets')})
     validated = _validate(_CampaignFileModel, merged, source, root)
     base = Path.cwd() if base is None else Path(base)
+    dataset = (overrides.get('initial') or {}).get('dataset')
+    if isinstance(dataset, str) and not dataset.isdigit():  # a file, relative to the campaign file like targets
+        overrides = {**overrides, 'initial': {**overrides['initial'], 'dataset': str((base / dataset).resolve())}}
+        validated.initial.dataset = overrides['initial']['dataset']
     return CampaignFile(
         source=source,
         protocol=validated.protocol,
