@@ -154,7 +154,7 @@ def _initial_nodes(initial: Mapping, elements: list[str]) -> dict:
         missing = sorted({'energy', 'forces'} - set(dataset.labels))
         if missing:
             raise ValueError(f'initial.dataset: the configurations carry no {" or ".join(missing)} labels.')
-        lacking = sorted(set(elements) | set(dataset.elements) - set(dataset.isolated_atom_energies))
+        lacking = sorted((set(elements) | set(dataset.elements)) - set(dataset.isolated_atom_energies))
         if lacking:
             raise ValueError(
                 f'initial.dataset: no isolated-atom energies for {", ".join(lacking)}; give IsolatedAtom frames in '
