@@ -6,6 +6,7 @@ to the MD frame, the model and the density model that flagged it.
 
 from __future__ import annotations
 
+import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
@@ -99,9 +100,19 @@ def scan_and_extract(
     references = _references(options, trajectories)
     records, frames = _walk_frames(walks, trajectories)
     everything = [atoms for walk_frames in frames for atoms in walk_frames]
-    scores = iter(density.score(everything, model)) if everything else iter(())
+    scored, unscored = _score_each(density, model, everything)
+    scores = iter(scored)
     per_walk = [[next(scores) for _ in walk_frames] for walk_frames in frames]
     summary, clusters = scan_walks(records, frames, per_walk, options, options['cycle'], references)
+    if unscored:  # which frames, in the walk order of ``records``
+        positions = [
+            (record, index) for record, walk_frames in zip(records, frames) for index in range(len(walk_frames))
+        ]
+        summary['skipped_frames'] += [
+            {'target': positions[i][0]['target'], 'walk': int(positions[i][0]['walk']), 'frame': positions[i][1],
+             'reason': f'cannot be scored: {reason}'}
+            for i, reason in unscored
+        ]  # fmt: skip
     return _scan_outputs(summary, clusters)
 
 
@@ -117,6 +128,28 @@ def _references(options: dict, nodes: dict) -> dict:
     if missing:
         raise ValueError(f'settings name reference structures {missing} that are not among the inputs.')
     return {target: structures[key].get_ase() for target, key in names.items()}
+
+
+def _score_each(density, model, frames: list) -> tuple[list[dict], list[tuple[int, str]]]:
+    """Score all ``frames`` in one pass; if that fails, frame by frame, so one bad frame costs only itself.
+
+    A frame that cannot be scored (NaN positions from a walk that blew up, an element the model lacks) gets
+    all-known scores (it yields no cluster) and is returned in the second list with the reason.
+    """
+    if not frames:
+        return [], []
+    try:
+        return list(density.score(frames, model)), []
+    except Exception:  # noqa: BLE001 -- find the culprit below
+        pass
+    scored, unscored = [], []
+    for index, atoms in enumerate(frames):
+        try:
+            scored.append(density.score([atoms], model)[0])
+        except Exception as error:  # noqa: BLE001 -- one bad frame never ends a campaign
+            unscored.append((index, f'{type(error).__name__}: {error}'))
+            scored.append({'uncertainty': np.zeros(len(atoms)), 'unknown': np.zeros(len(atoms), dtype=bool)})
+    return scored, unscored
 
 
 @calcfunction

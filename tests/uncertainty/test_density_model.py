@@ -15,7 +15,7 @@ from tests.mlp.mace_models import build_mace_model
 
 @pytest.fixture
 def uio66_nodes(aiida_profile, uio66_model_path, pristine_frames):
-    model = MaceModelData(uio66_model_path).store()
+    model = MaceModelData(uio66_model_path, trusted=True).store()
     dataset = DatasetData(pristine_frames[:2]).store()
     return model, dataset
 
@@ -53,7 +53,7 @@ def test_fit_records_provenance_attributes_and_scores_atoms(uio66_nodes, pristin
 def test_density_model_refuses_a_different_model_and_bad_settings(uio66_nodes, tmp_path):
     model, dataset = uio66_nodes
     node = fit_density_model(model, dataset, orm.Dict({'max_components': 1}))
-    other = MaceModelData(build_mace_model(tmp_path / 'other.model', seed=5)).store()
+    other = MaceModelData(build_mace_model(tmp_path / 'other.model', seed=5), trusted=True).store()
     with pytest.raises(ValueError, match='not comparable'):
         node.score(dataset.get_atoms()[:1], other)
     with pytest.raises(ValueError, match=r"unknown density-model settings \['components'\]"):

@@ -37,13 +37,16 @@ _COLUMNS = (
 )
 
 
-def status_table(rows: Sequence[dict]) -> str:
-    """Format per-cycle rows (see ``mofal status``) as a fixed-width table; missing values print as ``-``."""
-    header = [title for title, _, _ in _COLUMNS]
+def status_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]] = _COLUMNS) -> str:
+    """Format per-cycle rows (see ``mofal status``) as a fixed-width table; missing values print as ``-``.
+
+    ``columns``: (title, row key, format) per column; the default is the cluster campaign's.
+    """
+    header = [title for title, _, _ in columns]
     lines = []
     for row in rows:
         cells = []
-        for _, key, fmt in _COLUMNS:
+        for _, key, fmt in columns:
             value = row.get(key)
             cells.append('-' if value is None else fmt.format(value))
         lines.append(cells)

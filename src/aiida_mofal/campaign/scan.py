@@ -35,6 +35,14 @@ def split_scores(structure_index: np.ndarray, uncertainty: np.ndarray, unknown: 
     return scores
 
 
+def _labelable(cluster: Atoms) -> Atoms:
+    """Return ``cluster`` checked as a data-set configuration (so one bad cluster fails its frame, not the scan)."""
+    from aiida_mofal.mlp.configurations import validate_configuration
+
+    validate_configuration(cluster, 'cluster')
+    return cluster
+
+
 def scan_walks(
     walks: Sequence[Mapping],
     frames: Sequence[Sequence[Atoms]],
@@ -80,10 +88,10 @@ def scan_walks(
                 frame_clusters = extract_clusters(
                     frame, flagged, uncertainty=score['uncertainty'], blocks=blocks, **options
                 )
-            except ValueError as error:  # chemistry broken by the walk (a dangling H, ...): no cluster to label
-                skipped.append(
-                    {'target': walk['target'], 'walk': int(walk['walk']), 'frame': index, 'reason': str(error)}
-                )
+                frame_clusters = [_labelable(cluster) for cluster in frame_clusters]
+            except Exception as error:  # noqa: BLE001 -- one bad frame (a dangling H, ...) never ends a campaign
+                reason = str(error) if isinstance(error, ValueError) else f'{type(error).__name__}: {error}'
+                skipped.append({'target': walk['target'], 'walk': int(walk['walk']), 'frame': index, 'reason': reason})
                 continue
             for cluster in frame_clusters:
                 cluster.info.update(

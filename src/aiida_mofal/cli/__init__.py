@@ -14,14 +14,17 @@ def cmd_root():
 from . import (  # noqa: E402, F401
     cmd_analyse,
     cmd_campaign,
+    cmd_computer,
     cmd_dataset,
     cmd_eos,
     cmd_evaluate,
     cmd_label,
     cmd_md,
+    cmd_melt_quench,
     cmd_select,
     cmd_setup,
     cmd_structures,
+    cmd_study,
     cmd_train,
     utils,
 )

@@ -9,7 +9,6 @@ in the node's repository; attributes hold what people query.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,9 +25,7 @@ def feature_extractor_for(model, device: str = 'cpu', **kwargs):
     """Return a :class:`~aiida_mofal.mlp.features.FeatureExtractor` for a ``mofal.mace_model`` node."""
     from aiida_mofal.mlp.features import FeatureExtractor
 
-    with tempfile.TemporaryDirectory(prefix='mofal-model-') as directory:  # the model is read into memory
-        path = model.write(Path(directory) / model.FILENAME)
-        return FeatureExtractor(path, device=device, dtype=model.base.attributes.get('dtype'), **kwargs)
+    return FeatureExtractor(model.get_module(), device=device, dtype=model.base.attributes.get('dtype'), **kwargs)
 
 
 class DensityModelData(orm.Data):
