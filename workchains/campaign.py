@@ -62,6 +62,9 @@ class ClusterCampaignWorkChain(WorkChain):
         spec.input('scan_code', valid_type=orm.AbstractCode, required=False, help='Python+MACE code for inference.')
         spec.input('initial_dataset', valid_type=DatasetData, required=False, help='Labelled set to start from.')
         spec.input('initial_model', valid_type=orm.Data, required=False, help='First model (mofal.mace_model).')
+        spec.input_namespace(
+            'test_sets', valid_type=DatasetData, dynamic=True, required=False, help='Extra test sets, by name.'
+        )
         spec.outline(
             cls.setup,
             if_(cls.builds_initial_set)(
@@ -190,6 +193,7 @@ class ClusterCampaignWorkChain(WorkChain):
         }
         if self.ctx.last_scan is not None:
             inputs['scan'] = self.ctx.last_scan
+        inputs.update({f'test_{name}': metrics for name, metrics in (self.ctx.get('test_set_metrics') or {}).items()})
         record = record_cycle(**inputs)
         self.ctx.last_record = record.get_dict()
         self.out(f'cycles.cycle_{self.ctx.cycle}', record)
@@ -315,12 +319,21 @@ class ClusterCampaignWorkChain(WorkChain):
         if 'scan_code' in self.inputs:
             features = self._mace_job('features', self.ctx.training, {'mode': 'scan', 'write_features': True})
             evaluation = self._mace_job('evaluate', self.ctx.evaluation_set, {'mode': 'evaluate'})
-            return ToContext(features_job=features, evaluation_job=evaluation)
+            extra = {
+                f'test_job_{name}': self._mace_job(f'test_{name}', dataset, {'mode': 'evaluate'})
+                for name, dataset in sorted(self.inputs.get('test_sets', {}).items())
+            }
+            return ToContext(features_job=features, evaluation_job=evaluation, **extra)
         density_settings = orm.Dict(self.ctx.settings['density']['settings'])
         self.ctx.density, fit = fit_density_model.run_get_node(self.ctx.model, self.ctx.training, density_settings)
         results, self.ctx.evaluation = evaluate_model.run_get_node(self.ctx.model, self.ctx.evaluation_set)
         self.ctx.metrics = results['metrics']
         self.ctx.cycle_roles.update(density_fit=fit, evaluation=self.ctx.evaluation)
+        self.ctx.test_set_metrics = {}
+        for name, dataset in sorted(self.inputs.get('test_sets', {}).items()):
+            results, node = evaluate_model.run_get_node(self.ctx.model, dataset)
+            self.ctx.test_set_metrics[name] = results['metrics']
+            self.ctx.cycle_roles[f'test_{name}'] = node
         return None
 
     def record(self):
@@ -337,6 +350,14 @@ class ClusterCampaignWorkChain(WorkChain):
             self.ctx.evaluation = self.ctx.evaluation_job
             self.ctx.metrics = self.ctx.evaluation_job.outputs.metrics
             self.ctx.cycle_roles.update(features=self.ctx.features_job, density_fit=fit, evaluation=self.ctx.evaluation)
+            self.ctx.test_set_metrics = {}
+            for name in sorted(self.inputs.get('test_sets', {})):
+                job = self.ctx[f'test_job_{name}']
+                failed = self._inference_failed(job, f'test set {name}')
+                if failed:
+                    return failed
+                self.ctx.test_set_metrics[name] = job.outputs.metrics
+                self.ctx.cycle_roles[f'test_{name}'] = job
         self._record_cycle()
         return None
 

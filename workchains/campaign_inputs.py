@@ -145,7 +145,30 @@ def campaign_inputs(
     }
     elements = sorted({kind.symbol for target in inputs['targets'].values() for kind in target.kinds})
     inputs.update(_initial_nodes(settings['initial'], elements))
+    if settings['test_sets']:
+        inputs['test_sets'] = {name: _test_set(name, value) for name, value in settings['test_sets'].items()}
     return inputs
+
+
+def _test_set(name: str, value: int | str):
+    """Load or store one extra test set; it must carry energies and forces."""
+    import re
+
+    from aiida_mofal.data import DatasetData
+
+    if not re.fullmatch(r'[A-Za-z][A-Za-z0-9_]*', name):
+        raise ValueError(f'test_sets: {name!r} is not a valid name (letters, digits, _; a letter first).')
+    if isinstance(value, int) or str(value).isdigit():
+        dataset = _load(f'test_sets.{name}', int(value))
+        if not isinstance(dataset, DatasetData):
+            raise ValueError(f'test_sets.{name}: node {value} is a {type(dataset).__name__}, not a mofal.dataset.')
+    else:
+        if not Path(value).is_file():
+            raise ValueError(f'test_sets.{name}: {value} is neither a data set PK nor a file.')
+        dataset = _checked(f'test_sets.{name}', DatasetData.from_file, value).store()
+    if not {'energy', 'forces'} <= set(dataset.labels):
+        raise ValueError(f'test_sets.{name}: the configurations need energy and forces labels.')
+    return dataset
 
 
 def _initial_nodes(initial: Mapping, elements: list[str]) -> dict:

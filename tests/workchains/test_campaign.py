@@ -296,7 +296,10 @@ def test_a_campaign_starts_from_a_stored_data_set_and_model(mofal_codes, water_i
         atoms.info['campaign_set'] = 'test'
     stored = labelled(frames).store()
     model = water_inputs['model']
-    process = campaign(mofal_codes, {'initial': {'dataset': stored.pk, 'model': model.pk}})
+    extra = labelled([water_box(shift=0.3, seed=i) for i in range(20, 23)]).store()  # an extra test set
+    overrides = {'initial': {'dataset': stored.pk, 'model': model.pk}, 'test_sets': {'squeezed': extra.pk}}
+    process = campaign(mofal_codes, overrides)
+    assert process.inputs.test_sets['squeezed'].uuid == extra.uuid
     assert process.inputs.initial_dataset.uuid == stored.uuid and process.inputs.initial_model.uuid == model.uuid
     assert not process.builds_initial_set() and not process.trains_first_model()
     assert process.take_initial_dataset() is None and process.take_initial_model() is None
@@ -307,6 +310,13 @@ def test_a_campaign_starts_from_a_stored_data_set_and_model(mofal_codes, water_i
     first = process.ctx.last_record
     assert first['cycle'] == 0 and first['evaluated_on'] == 'test' and first['training_configurations'] == 4
     assert first['delta_e_std_ev_per_atom'] > 0  # two test structures
+    squeezed = first['test_sets']['squeezed']  # evaluated every cycle, beside the campaign's own test set
+    assert squeezed['force_mae_pk_ev_per_a'] > 0 and squeezed['delta_e_std_ev_per_atom'] > 0
+    assert 'test_squeezed' in first['processes']
+
+    from aiida_mofal.analysis.report import status_table
+
+    assert 'test set squeezed, cycle 0: MAE_p95' in status_table([first])
 
 
 def test_an_extxyz_initial_set_brings_its_isolated_atoms_and_bad_starts_are_refused(mofal_codes, tmp_path):

@@ -182,6 +182,10 @@ class CampaignSettings(_Strict):
     density: Density
     stop: Stop
     resources: Resources
+    test_sets: dict[str, int | str] = Field(
+        default_factory=dict,
+        description='extra test sets evaluated every cycle: name -> mofal.dataset PK or labelled extxyz file',
+    )
 
 
 class _CampaignFileModel(CampaignSettings):
@@ -343,6 +347,12 @@ def parse_campaign(text: str, source: str = 'campaign file', base: Path | None =
     merged = _merge(inputs, {**overrides, 'targets': data.get('targets')})
     validated = _validate(file_model, merged, source, root)
     base = Path.cwd() if base is None else Path(base)
+    test_sets = {
+        name: (value if isinstance(value, int) or str(value).isdigit() else str((base / value).resolve()))
+        for name, value in (overrides.get('test_sets') or {}).items()
+    }
+    if test_sets:
+        overrides = {**overrides, 'test_sets': test_sets}
     dataset = (overrides.get('initial') or {}).get('dataset')
     if isinstance(dataset, str) and not dataset.isdigit():  # a file, relative to the campaign file like targets
         overrides = {**overrides, 'initial': {**overrides['initial'], 'dataset': str((base / dataset).resolve())}}
