@@ -70,9 +70,7 @@ def _eos_task(graph, name: str, model, structure, code, options: dict):
     """Add the equation of state of ``structure`` to ``graph``: the quick fit here, or ``mofal.eos``."""
     if options['workflow'] == 'fit':
         settings = orm.Dict({key: options[key] for key in ('strain', 'points', 'form')})
-        return graph.add_task(
-            EOS_FIT, name=f'eos_{name}', model=model, structure=structure, settings=settings
-        )
+        return graph.add_task(EOS_FIT, name=f'eos_{name}', model=model, structure=structure, settings=settings)
     workflow = load_workflow('mofal.eos', 'eos.workflow: mofal.eos')
     builder = workflow.get_builder_from_protocol(
         code, structure, model, protocol=options['protocol'], overrides=options['overrides'] or None
