@@ -129,6 +129,24 @@ def uio66_mace_model_file(tmp_path_factory) -> Path:
 
 
 @dataclass(frozen=True)
+class SSup:
+    """The paper's defective UiO-66 supercell S_sup (22,000 atoms) and its bond graph, built once per run."""
+
+    atoms: object
+    graph: object
+
+
+@pytest.fixture(scope='session')
+def s_sup() -> SSup:
+    """``build_uio66(4, linker=0.2, hf=0.2, brick=0.1, seed=0)`` and its bond graph; tests must not change them."""
+    from aiida_mofal.structures.bonds import bond_graph
+    from aiida_mofal.structures.uio66 import build_uio66
+
+    atoms = build_uio66(4, linker=0.2, hf=0.2, brick=0.1, seed=0)
+    return SSup(atoms, bond_graph(atoms))
+
+
+@dataclass(frozen=True)
 class TrainedModel:
     """The outcome of the session's one real training: the work chain node, its model, and the sets it used."""
 
@@ -246,3 +264,51 @@ def generate_workchain():
         return process
 
     return _generate
+
+
+# -- a real SLURM over SSH (.ci/start-slurm.sh) --------------------------------------------------------------
+
+
+@pytest.fixture(scope='session')
+def slurm_codes(aiida_profile) -> dict:
+    """``cp2k``, ``lammps``, ``python-mace`` @ ``slurm-localhost``: the project's SLURM, reached over SSH.
+
+    Starts it with ``.ci/start-slurm.sh`` (idempotent; installs slurm-wlm, munge, openssh-server the first time)
+    and sets the computer up from ``examples/computers/slurm-localhost.yaml``. Skipped, with the reason, where
+    it cannot start (not root, no apt); ``MOFAL_REQUIRE_SLURM=1`` turns that skip into a failure (CI).
+    """
+    import os
+    import subprocess
+    import sys
+
+    from aiida_mofal.remote.config import load_computer_file
+    from aiida_mofal.remote.setup import setup_computer
+
+    def cannot(reason: str):
+        if os.environ.get('MOFAL_REQUIRE_SLURM') == '1':
+            pytest.fail(f'SLURM is required here but: {reason}')
+        pytest.skip(f'no SLURM over SSH: {reason}')
+
+    if os.geteuid() != 0:
+        cannot('.ci/start-slurm.sh needs root (it starts slurmctld, slurmd, munged and sshd)')
+    try:
+        started = subprocess.run(
+            ['bash', str(ROOT / '.ci' / 'start-slurm.sh')], capture_output=True, text=True, timeout=900
+        )
+    except subprocess.TimeoutExpired:
+        cannot('.ci/start-slurm.sh did not finish in 15 minutes')
+    if started.returncode != 0:
+        cannot(f'.ci/start-slurm.sh failed: {(started.stderr or started.stdout).strip()[-500:]}')
+    previous = os.environ.get('VIRTUAL_ENV')
+    os.environ['VIRTUAL_ENV'] = sys.prefix  # the example's {local:VIRTUAL_ENV}: this Python's environment
+    try:
+        config = load_computer_file(ROOT / 'examples' / 'computers' / 'slurm-localhost.yaml').config
+    finally:
+        if previous is None:
+            os.environ.pop('VIRTUAL_ENV')
+        else:
+            os.environ['VIRTUAL_ENV'] = previous
+    summary = setup_computer(config)
+    from aiida import orm
+
+    return {name: orm.load_code(label) for name, label in summary['codes'].items()}

@@ -27,10 +27,17 @@ from aiida_mofal.data import DatasetData
 
 from .campaign_inputs import campaign_inputs, validate_settings
 from .label import LabelWorkChain
-from .md import MdBaseWorkChain
+from .md import MdBaseWorkChain, walk_finished_ok, walk_outputs
 from .train import TrainWorkChain
 
 __all__ = ('ClusterCampaignWorkChain',)
+
+
+def _with_device(settings: Mapping, resource: Mapping) -> dict:
+    """Return ``settings`` with ``device: cuda`` when the step's resource asks for GPUs (else as given)."""
+    from aiida_mofal.remote.resources import device_for
+
+    return {**settings, 'device': device_for(resource['gpus'])} if resource.get('gpus') else dict(settings)
 
 
 class ClusterCampaignWorkChain(WorkChain):
@@ -128,7 +135,7 @@ class ClusterCampaignWorkChain(WorkChain):
         builder.structures = structures
         if density is not None:
             builder.density_model = density
-        builder.settings = orm.Dict({**resource['settings'], **job_settings})
+        builder.settings = orm.Dict({**_with_device(resource['settings'], resource), **job_settings})
         for key, value in resource['options'].items():
             builder.metadata.options[key] = value
         builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_{what}'
@@ -144,8 +151,8 @@ class ClusterCampaignWorkChain(WorkChain):
         """Store the cycle's record: errors, sizes, the scan, and which processes did the cycle's work."""
         roles = self.ctx.cycle_roles
         walks = [
-            {**record, 'process': node.uuid, 'finished_ok': node.is_finished_ok}
-            for node, record in zip(self.ctx.walks, self.ctx.walk_records)
+            {**record, 'process': node.uuid, 'finished_ok': walk_finished_ok(node, record)}
+            for node, record in self._walks()
         ]
         failures = sum(not walk['finished_ok'] for walk in walks)
         clusters_labelled = None
@@ -153,7 +160,7 @@ class ClusterCampaignWorkChain(WorkChain):
         if label is not None and self.ctx.cycle > 0:
             failures += len(label.outputs.failed.get_dict()) if 'failed' in label.outputs else 0
             clusters_labelled = label.outputs.dataset.count if 'dataset' in label.outputs else None
-        nodes = [*roles.values(), *self.ctx.walks]
+        nodes = [*roles.values(), *self.ctx.md_jobs]
         wall = (max(n.mtime for n in nodes) - min(n.ctime for n in nodes)).total_seconds() if nodes else None
         processes = {
             'walks': walks,
@@ -181,6 +188,10 @@ class ClusterCampaignWorkChain(WorkChain):
             f'MAE_p{row["percentile_k"]} {row["force_mae_pk_ev_per_a"]} eV/Å, unknown {row.get("unknown_fraction")}'
         )
 
+    def _walks(self) -> list[tuple[Any, dict]]:
+        """Return (MD job, walk record) for every walk of this cycle's exploration."""
+        return [(self.ctx.md_jobs[job], record) for job, record in zip(self.ctx.walk_jobs, self.ctx.walk_records)]
+
     # ---------------------------------------------------------------------------------------------- steps
     def setup(self):
         """Read the settings and the length of an MD walk once; start at cycle 0 with no model."""
@@ -198,7 +209,7 @@ class ClusterCampaignWorkChain(WorkChain):
         self.ctx.last_scan = None
         self.ctx.last_record = None
         self.ctx.cycle_roles = {}
-        self.ctx.walks = []
+        self.ctx.md_jobs, self.ctx.walk_jobs = [], []
         self.ctx.walk_records = []
 
     def initialise(self):
@@ -248,7 +259,7 @@ class ClusterCampaignWorkChain(WorkChain):
             self.ctx.training,
             test=self.ctx.test,
             protocol=settings['train']['protocol'],
-            overrides=settings['train']['overrides'],
+            overrides=_with_device(settings['train']['overrides'], settings['resources']['train']),
             parent_model=parent,
             seed=settings['initial']['seed'] + self.ctx.cycle,
             options=settings['resources']['train']['options'] or None,
@@ -320,12 +331,18 @@ class ClusterCampaignWorkChain(WorkChain):
         return True
 
     def explore(self):
-        """Submit the MD walks of every target (pressures drawn uniformly in the configured range, seeded)."""
+        """Submit one MD job per target with all its walks (pressures drawn uniformly in the range, seeded).
+
+        The walks of a target share the model and the structure, so one job runs them one after the other and
+        pays the interpreter, imports and model load once (``MdBaseWorkChain`` with ``walks``); each walk keeps its
+        own trajectory, found again by the ``walk`` index in its attributes.
+        """
         settings = self.ctx.settings
         explore = settings['explore']
         rng = np.random.default_rng([settings['initial']['seed'], self.ctx.cycle])
-        self.ctx.walks, self.ctx.walk_records = [], []
-        for name, structure in sorted(self.inputs.targets.items()):
+        self.ctx.md_jobs, self.ctx.walk_records, self.ctx.walk_jobs = [], [], []
+        for job, (name, structure) in enumerate(sorted(self.inputs.targets.items())):
+            walks, records = [], []
             for walk in range(explore['walks']):
                 stage = {
                     'steps': self.ctx.walk_steps,
@@ -333,37 +350,55 @@ class ClusterCampaignWorkChain(WorkChain):
                     'pressure': float(rng.uniform(*explore['pressure_range'])),
                 }
                 seed = int(rng.integers(2**31))
-                builder = MdBaseWorkChain.get_builder_from_protocol(
-                    self.inputs.md_code,
-                    structure,
-                    self.ctx.model,
-                    protocol=explore['protocol'],
-                    overrides={**explore['overrides'], 'seed': seed, 'schedule': [stage]},
-                    engine=explore['engine'],
-                    options=settings['resources']['md']['options'] or None,
-                )
-                builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_explore_{name}_{walk}'
-                self.to_context(walks=append_(self.submit(builder)))
-                self.ctx.walk_records.append(
-                    {'target': name, 'walk': walk, 'pressure': stage['pressure'], 'seed': seed}
-                )
+                walks.append({'seed': seed, 'schedule': [stage]})
+                records.append({'target': name, 'walk': walk, 'pressure': stage['pressure'], 'seed': seed})
+            builder = MdBaseWorkChain.get_builder_from_protocol(
+                self.inputs.md_code,
+                structure,
+                self.ctx.model,
+                protocol=explore['protocol'],
+                overrides=explore['overrides'],
+                engine=explore['engine'],
+                options=settings['resources']['md']['options'] or None,
+                walks=walks,
+            )
+            if settings['resources']['md'].get('gpus'):
+                builder.md.device = orm.Str('cuda')
+            builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_explore_{name}'
+            self.to_context(md_jobs=append_(self.submit(builder)))
+            self.ctx.walk_records += records
+            self.ctx.walk_jobs += [job] * len(records)  # which job of md_jobs ran each walk
 
     def scan(self):
         """Score every atom of the walks' frames: here (calcfunction) or as a scan job on the scan code."""
-        done = [(node, record) for node, record in zip(self.ctx.walks, self.ctx.walk_records)]
-        done = [(node, record) for node, record in done if 'trajectory' in node.outputs]
+        done = [(walk_outputs(node, record), record) for node, record in self._walks()]
+        done = [(outputs, record) for outputs, record in done if 'trajectory' in outputs]
         if not done:
             return self.exit_codes.ERROR_EXPLORATION.format(cycle=self.ctx.cycle)
         walks = orm.Dict({f'walk_{i}': record for i, (_, record) in enumerate(done)})
-        trajectories = {f'walk_{i}': node.outputs.trajectory for i, (node, _) in enumerate(done)}
-        self.ctx.extract_settings = orm.Dict({**self.ctx.settings['extract'], 'cycle': self.ctx.cycle})
+        trajectories = {f'walk_{i}': outputs['trajectory'] for i, (outputs, _) in enumerate(done)}
+        extract = dict(self.ctx.settings['extract'])
+        self.ctx.references = {}
+        if extract.pop('reference_topology', True):  # blocks from each target's own bond graph
+            targets = sorted(self.inputs.targets.items())
+            self.ctx.references = {f'reference_{i}': structure for i, (_, structure) in enumerate(targets)}
+            extract['references'] = {name: f'reference_{i}' for i, (name, _) in enumerate(targets)}
+        self.ctx.extract_settings = orm.Dict({**extract, 'cycle': self.ctx.cycle})
         if 'scan_code' in self.inputs:
             self.ctx.scan_frames = scan_frames(walks, **trajectories)
             job = self._mace_job('scan', self.ctx.scan_frames, {'mode': 'scan'}, density=self.ctx.density)
             return ToContext(scan_job=job)
-        self.ctx.scan_outputs, self.ctx.cycle_roles['scan'] = scan_and_extract.run_get_node(
-            self.ctx.model, self.ctx.density, self.ctx.extract_settings, walks, **trajectories
-        )
+        try:  # per-frame failures are skipped and listed inside; this catches the step failing as a whole
+            self.ctx.scan_outputs, self.ctx.cycle_roles['scan'] = scan_and_extract.run_get_node(
+                self.ctx.model,
+                self.ctx.density,
+                self.ctx.extract_settings,
+                walks,
+                **trajectories,
+                **self.ctx.references,
+            )
+        except Exception as error:  # noqa: BLE001 -- a named exit code, never an Excepted campaign
+            return self.exit_codes.ERROR_INFERENCE.format(what='scan', cycle=self.ctx.cycle, reason=str(error))
         return None
 
     def inspect_scan(self):
@@ -373,7 +408,7 @@ class ClusterCampaignWorkChain(WorkChain):
             if failed:
                 return failed
             self.ctx.scan_outputs, cut = clusters_from_scan.run_get_node(
-                self.ctx.scan_frames, self.ctx.scan_job.outputs.scan, self.ctx.extract_settings
+                self.ctx.scan_frames, self.ctx.scan_job.outputs.scan, self.ctx.extract_settings, **self.ctx.references
             )
             self.ctx.cycle_roles.update(scan=self.ctx.scan_job, scan_clusters=cut)
         self.ctx.last_scan = self.ctx.scan_outputs['scan']
@@ -383,6 +418,9 @@ class ClusterCampaignWorkChain(WorkChain):
             f'cycle {self.ctx.cycle}: {scan["unknown_atoms"]} of {scan["atoms"]} atoms unknown '
             f'({scan["unknown_fraction"]:.4f}) in {scan["frames"]} frames; {scan["clusters"]} clusters to label'
         )
+        for skipped in scan.get('skipped_frames', []):  # one bad frame is reported and skipped, never fatal
+            self.report(f'cycle {self.ctx.cycle}: skipped {skipped["target"]} walk {skipped["walk"]} '
+                        f'frame {skipped["frame"]}: {skipped["reason"]}')  # fmt: skip
         return None
 
     def has_clusters(self) -> bool:

@@ -51,6 +51,14 @@ def _scan_job_settings(settings: Mapping) -> dict:
     return validate_job_settings(settings)
 
 
+def _scheduler_options(resource: Mapping, code: orm.AbstractCode) -> dict:
+    """Return the step's options with its GPUs, partition, QOS and account written for the code's scheduler."""
+    from aiida_mofal.remote.resources import computer_partitions, scheduler_options
+
+    computer = code.computer
+    return scheduler_options(resource, computer.scheduler_type, resource['options'], computer_partitions(computer))
+
+
 def _load_code(step: str, code: orm.AbstractCode | str) -> orm.AbstractCode:
     if isinstance(code, orm.AbstractCode):
         return code
@@ -92,8 +100,8 @@ def campaign_inputs(
 
     :raises ValueError: naming the key, the target or the code and the fix.
     """
-    from aiida_mofal.calculations.mace_train import validate_hyperparameters
-    from aiida_mofal.md.protocol import load_md_settings
+    from aiida_mofal.md.protocol import SANE_TIMESTEP, load_md_settings
+    from aiida_mofal.mlp.training import validate_hyperparameters
     from aiida_mofal.protocols import load_protocol
     from aiida_mofal.uncertainty.gmm import DensityModel
 
@@ -109,6 +117,7 @@ def campaign_inputs(
     for step in [step for step in CALCULATIONS if resources.get(step) is not None]:
         loaded[step] = _load_code(step, codes.get(step) or resources[step]['code'])
         resources[step]['code'] = loaded[step].full_label
+        resources[step]['options'] = _checked(f'resources.{step}', _scheduler_options, resources[step], loaded[step])
         error = check_options(resources[step]['options'], CALCULATIONS[step])
         if error:
             raise ValueError(f'resources.{step}.options: {error}')
@@ -116,7 +125,13 @@ def campaign_inputs(
     train = _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
     _checked('train', validate_hyperparameters, train['hyperparameters'])
     explore = settings['explore']
-    _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
+    md = _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
+    fastest = max(stage['timestep'] for stage in md['schedule'])
+    if fastest > SANE_TIMESTEP:
+        raise ValueError(
+            f'explore: a timestep of {fastest:g} fs; exploration MD of a MOF needs 0.5-2 fs (at most '
+            f'{SANE_TIMESTEP:g}; the timestep is in fs, not ps).'
+        )
     _checked('density.settings', DensityModel.validate_settings, settings['density']['settings'])
     if 'scan' in loaded:
         _checked('resources.scan.settings', _scan_job_settings, resources['scan']['settings'])

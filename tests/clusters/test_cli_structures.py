@@ -56,3 +56,13 @@ def test_clusters_refuses_bad_indices_and_missing_choice(tmp_path):
     assert neither.exit_code != 0 and 'either --atoms or both --model and --density' in neither.output
     garbage = runner.invoke(cmd_root, ['clusters', source, '--atoms', 'a,b', '-o', str(tmp_path)])
     assert garbage.exit_code != 0 and '0-based atom indices' in garbage.output
+
+
+def test_build_uio66_preset_prints_the_characterisation(tmp_path):
+    result = invoke('build', 'uio66', '--preset', 'S_reo', '--seed', '2', '-o', str(tmp_path / 'reo.xyz'), '--json')
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary['atoms'] == 294 and summary['preset'] == 'S_reo'
+    assert (summary['c_hf'], summary['c_brick'], summary['c_linker']) == (0.0, 0.25, 0.5)
+    refused = CliRunner().invoke(cmd_root, ['build', 'uio66', '--preset', 'S_ld', '--linker', '0.1', '-o', 'x.xyz'])
+    assert refused.exit_code != 0 and '--preset fixes the cell' in refused.output

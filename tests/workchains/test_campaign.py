@@ -18,6 +18,7 @@ from ase.build import molecule
 from aiida_mofal.calculations.density import fit_density_model
 from aiida_mofal.data import DatasetData, MaceModelData
 from aiida_mofal.workchains.campaign import ClusterCampaignWorkChain
+from aiida_mofal.workchains.md import walk_finished_ok, walk_outputs
 from tests.structure_files import DATA
 
 CIF = DATA / 'ZnIm2-sod_Lewis2009.cif'
@@ -59,15 +60,23 @@ def finished(outputs=None, exit_status=0, message=None):
     return node
 
 
-def trajectory(frames):
+def trajectory(frames, walk=None, status='finished'):
     trajectory_class = DataFactory('mofal.trajectory')
     arrays = {'positions': np.array([a.positions for a in frames]), 'cells': np.array([a.cell[:] for a in frames])}
-    return trajectory_class(arrays, numbers=frames[0].numbers, engine='test')
+    attributes = {'walk': walk, 'status': status} if walk is not None else None
+    return trajectory_class(arrays, numbers=frames[0].numbers, engine='test', extra_attributes=attributes)
+
+
+def explored(process, jobs, records):
+    """Set the cycle's MD jobs and walk records as ``explore`` leaves them (``jobs``: job of each record)."""
+    process.ctx.md_jobs = list(dict.fromkeys(jobs))
+    process.ctx.walk_jobs = [process.ctx.md_jobs.index(job) for job in jobs]
+    process.ctx.walk_records = records
 
 
 @pytest.fixture
 def water_inputs(mofal_codes, tiny_mace_model_file):
-    model = MaceModelData(tiny_mace_model_file).store()
+    model = MaceModelData(tiny_mace_model_file, trusted=True).store()
     return {'model': model, 'training': labelled([water_box(seed=i) for i in range(4)]).store()}
 
 
@@ -161,13 +170,16 @@ def test_explore_draws_seeded_walks_with_the_md_options(mofal_codes, water_input
     records = process.ctx.walk_records
     assert [(r['target'], r['walk']) for r in records] == [('water', 0), ('water', 1), ('water', 2)]
     assert len({r['seed'] for r in records}) == 3 and all(-1.0 <= r['pressure'] <= 2.0 for r in records)
-    assert len(process.ctx.walks) == 3
-    for builder, record in zip(submitted, records):
-        settings = builder.md.settings.get_dict()
+    (builder,) = submitted  # one job for the target's three walks
+    assert process.ctx.walk_jobs == [0, 0, 0] and builder.md.metadata.options['max_wallclock_seconds'] == 900
+    assert builder.metadata.call_link_label == 'cycle_2_explore_water'
+    for record in records:
+        walk = builder.md.walks[f'walk_{record["walk"]}']
+        settings = walk['settings'].get_dict()
         (stage,) = settings['schedule']  # normalised by the MD protocol: holds are [start, end] ramps
         assert stage['steps'] == 20 and stage['temperature'] == [300.0, 300.0]
         assert stage['pressure'] == [record['pressure']] * 2
-        assert settings['seed'] == record['seed'] and builder.md.metadata.options['max_wallclock_seconds'] == 900
+        assert settings['seed'] == record['seed'] and walk['index'].value == record['walk']
     again = campaign(mofal_codes, overrides)
     again.ctx.model, again.ctx.cycle = water_inputs['model'], 2
     capture_submissions(again, monkeypatch)
@@ -180,6 +192,16 @@ def test_labels_get_the_cp2k_options_of_the_resources(mofal_codes):
     builder = process._label_builder(DatasetData([water_box()]), 'initial_label')
     assert builder.options.get_dict() == {'custom_scheduler_commands': '#SBATCH --qos=short'}
     assert builder.metadata.call_link_label == 'initial_label' and builder.settings['protocol'] == 'xtb'
+
+
+def test_a_failed_md_job_keeps_its_finished_walks(aiida_profile):
+    """Walks are told apart by the index their trajectories record; a job's failure is not every walk's."""
+    frames = [water_box(seed=1), water_box(seed=2)]
+    outputs = {'walks__x__trajectory': trajectory(frames, 0), 'walks__y__trajectory': trajectory(frames, 1, 'blowup')}
+    job = finished(outputs, exit_status=310)
+    walks = [{'target': 'water', 'walk': index} for index in range(3)]
+    assert [walk_outputs(job, walk).get('trajectory') is not None for walk in walks] == [True, True, False]
+    assert [walk_finished_ok(job, walk) for walk in walks] == [True, False, False]
 
 
 def test_small_system_path_fits_evaluates_scans_and_records_in_process(mofal_codes, water_inputs):
@@ -196,8 +218,7 @@ def test_small_system_path_fits_evaluates_scans_and_records_in_process(mofal_cod
     process.ctx.cycle, process.ctx.cycle_roles = 1, {}
     frames = [water_box(shift=0.9, seed=5), water_box(seed=6)]  # the first is squeezed: unknown atoms
     ok, broken = finished({'trajectory': trajectory(frames)}), finished(exit_status=402)
-    process.ctx.walks = [ok, broken]
-    process.ctx.walk_records = [{'target': 'water', 'walk': 0}, {'target': 'water', 'walk': 1}]
+    explored(process, [ok, broken], [{'target': 'water', 'walk': 0}, {'target': 'water', 'walk': 1}])
     assert process.scan() is None and process.inspect_scan() is None
     scan = process.ctx.last_scan.get_dict()
     assert scan['per_walk'] == [{'target': 'water', 'walk': 0, 'frames': 2, 'unknown_atoms': scan['unknown_atoms']}]
@@ -220,11 +241,10 @@ def test_large_system_path_submits_scan_jobs_and_stops_on_their_failure(mofal_co
     )
     submitted = capture_submissions(process, monkeypatch)
     frames = [water_box(seed=1), water_box(seed=2), water_box(seed=3)]
-    process.ctx.walks = [
-        finished({'trajectory': trajectory(frames[:2])}),
-        finished({'trajectory': trajectory(frames[2:])}),
-    ]
-    process.ctx.walk_records = [{'target': 'water', 'walk': 1}, {'target': 'water', 'walk': 0}]
+    # one job of two walks: each walk is found by the index its trajectory records, not by its link label
+    two = {'walks__a__trajectory': trajectory(frames[:2], 1), 'walks__b__trajectory': trajectory(frames[2:], 0)}
+    job = finished(two)
+    explored(process, [job, job], [{'target': 'water', 'walk': 1}, {'target': 'water', 'walk': 0}])
     process.scan()
     (job,) = submitted
     assert (

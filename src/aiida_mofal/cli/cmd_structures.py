@@ -29,20 +29,31 @@ def cmd_build():
 @click.option('--brick', type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, help='bricks removed')
 @click.option('--seed', type=int, default=0, show_default=True)
 @click.option('--metal', type=click.Choice(['Zr', 'Hf']), default='Zr', show_default=True)
+@click.option(
+    '--preset',
+    type=click.Choice(['S_sup', 'S_sup_star', 'S_ld', 'S_hf', 'S_reo']),
+    help="One of the cluster paper's structures (exact counts; see docs/guide/clusters.md); no fractions then.",
+)
 @click.option('-o', '--output', type=click.Path(dir_okay=False, path_type=Path), required=True, help='extxyz/cif/...')
 @click.option('--store', is_flag=True, help='Also store it as a StructureData through a calcfunction.')
 @JSON_OPTION
-def cmd_build_uio66(supercell, linker, hf, brick, seed, metal, output, store, as_json):
+def cmd_build_uio66(supercell, linker, hf, brick, seed, metal, preset, output, store, as_json):
     """Build a disordered UiO-66 cell (linker vacancies with formate caps, reo brick vacancies, Zr→Hf).
 
-    Fractions are of the pristine counts; the same seed gives the same cell. The cluster paper's mesoscale
-    cell S_sup: `mofal build uio66 --supercell 4 --linker 0.2 --hf 0.2 --brick 0.1 --seed 0 -o sup.xyz`.
+    Fractions are of the pristine counts; the same seed gives the same cell. The cluster paper's cells come
+    from `--preset`: `mofal build uio66 --preset S_sup --seed 0 -o sup.xyz` is (0.21-0.13-0.40) with
+    22,052 atoms (the text's "20 % linkers, 10 % bricks" fractions give another cell).
     """
     import ase.io
 
     from aiida_mofal.structures.uio66 import build_uio66
 
-    parameters = {'supercell': supercell, 'linker': linker, 'hf': hf, 'brick': brick, 'seed': seed, 'metal': metal}
+    if preset is not None:
+        if supercell != 1 or linker or hf or brick:
+            raise click.UsageError('--preset fixes the cell and its defects: drop --supercell/--linker/--hf/--brick.')
+        parameters = {'preset': preset, 'seed': seed, 'metal': metal}
+    else:
+        parameters = {'supercell': supercell, 'linker': linker, 'hf': hf, 'brick': brick, 'seed': seed, 'metal': metal}
     pk = None
     if store:
         from aiida import load_profile, orm
@@ -53,6 +64,10 @@ def cmd_build_uio66(supercell, linker, hf, brick, seed, metal, output, store, as
         structure = build_uio66_structure(orm.Dict(parameters))
         atoms, pk = structure.get_ase(), structure.pk
         atoms.info.update(structure.base.attributes.get('mofal_builder', {}))
+    elif preset is not None:
+        from aiida_mofal.structures.presets import build_uio66_preset
+
+        atoms = build_uio66_preset(preset, seed=seed, metal=metal)
     else:
         atoms = build_uio66(**parameters)
     summary = {k: v for k, v in atoms.info.items() if isinstance(v, (int, float, str))}

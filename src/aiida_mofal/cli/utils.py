@@ -134,8 +134,12 @@ def load_code(label: str, option: str = '--code'):
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict:
-    """Turn ``('hyperparameters.lr=0.005', ...)`` into a nested dict; values are read as YAML (numbers, bools)."""
-    import yaml
+    """Turn ``('hyperparameters.lr=0.005', ...)`` into a nested dict; values are read as YAML (numbers, bools).
+
+    Values go through :func:`~aiida_mofal.safe_yaml.load_yaml`: a tag (``!!python/...``), a repeated key or an
+    alias bomb is a :class:`click.BadParameter`, never a traceback.
+    """
+    from aiida_mofal.safe_yaml import YamlInputError, load_yaml
 
     overrides: dict = {}
     for pair in pairs:
@@ -146,7 +150,10 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict:
         target = overrides
         for parent in parents:
             target = target.setdefault(parent, {})
-        target[leaf] = yaml.safe_load(text)
+        try:
+            target[leaf] = load_yaml(text, f'--override {key}')
+        except YamlInputError as error:
+            raise click.BadParameter(str(error)) from None
     return overrides
 
 

@@ -1,0 +1,104 @@
+"""The submit scripts a SLURM computer really gets for CPU and GPU requests of a campaign (dry runs, no GPU).
+
+The computer here is only stored, never reached: a dry run writes the job folder and its ``_aiidasubmit.sh``
+locally, exactly as the upload would, with the scheduler plugin of the computer (``core.slurm``).
+"""
+
+from pathlib import Path
+
+import pytest
+from aiida import engine, orm
+from ase.build import molecule
+
+from aiida_mofal.calculations.mace_evaluate import MaceEvaluateCalculation
+from aiida_mofal.data import DatasetData, MaceModelData
+from aiida_mofal.remote.resources import PARTITIONS_METADATA
+from aiida_mofal.workchains.campaign import ClusterCampaignWorkChain
+
+
+@pytest.fixture(scope='module')
+def gpu_cluster(aiida_profile):
+    """A SLURM computer with a cpu and a gpu partition (as ``mofal computer setup`` stores it), and its codes."""
+    computer = orm.Computer(
+        label='fake-gpu-cluster',
+        hostname='login.example.org',
+        transport_type='core.ssh_async',
+        scheduler_type='core.slurm',
+        workdir='/scratch/{username}/aiida',
+    ).store()
+    computer.set_mpirun_command(['srun'])
+    computer.set_default_mpiprocs_per_machine(4)
+    computer.metadata = {
+        PARTITIONS_METADATA: {
+            'cpu': {'gpus_per_node': 0, 'gres': 'gpu', 'max_walltime': None, 'default': True},
+            'gpu': {'gpus_per_node': 4, 'gres': 'gpu', 'max_walltime': None, 'default': False},
+        }
+    }
+    codes = {}
+    for name, plugin, path in [('cp2k', 'cp2k', '/opt/cp2k/cp2k.psmp'), ('python-mace', None, '/opt/env/bin/python')]:
+        codes[name] = orm.InstalledCode(
+            label=name, computer=computer, filepath_executable=path, default_calc_job_plugin=plugin
+        ).store()
+    return codes
+
+
+def _water_box():
+    atoms = molecule('H2O')
+    atoms.set_cell([6.0, 6.0, 6.0])
+    atoms.center()
+    atoms.pbc = True
+    return atoms
+
+
+def _submit_script(code, options, model_file) -> str:
+    """The ``_aiidasubmit.sh`` of a MACE evaluation job with ``options`` on ``code`` (a dry run)."""
+    frame = _water_box()
+    frame.info['REF_energy'] = -470.0
+    frame.arrays['REF_forces'] = frame.positions * 0.0
+    builder = MaceEvaluateCalculation.get_builder()
+    builder.code = code
+    builder.model = MaceModelData(model_file).store()
+    builder.structures = DatasetData([frame]).store()
+    resources = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
+    builder.metadata.options = {**options, 'resources': resources, 'max_wallclock_seconds': 1800}
+    builder.metadata.dry_run = True
+    builder.metadata.store_provenance = False
+    _, node = engine.run_get_node(builder)
+    folder = Path(node.dry_run_info['folder'])
+    return (folder / node.dry_run_info['script_filename']).read_text()
+
+
+def test_campaign_gpu_request_reaches_the_submit_script(gpu_cluster, tiny_mace_model_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a dry run writes submit_test/ into the working directory
+    codes = {'cp2k': gpu_cluster['cp2k'], 'train': gpu_cluster['python-mace'], 'md': gpu_cluster['python-mace']}
+    overrides = {
+        'resources': {
+            'cp2k': {'code': 'cp2k@fake-gpu-cluster', 'partition': 'cpu', 'account': 'mofs'},
+            'train': {'code': 'python-mace@fake-gpu-cluster', 'gpus': 1, 'qos': 'short'},
+            'md': {'code': 'python-mace@fake-gpu-cluster', 'gpus': 1},
+        }
+    }
+    builder = ClusterCampaignWorkChain.get_builder_from_protocol(codes, {'water': _water_box()}, overrides=overrides)
+    resources = builder.settings.get_dict()['resources']
+    assert resources['train']['options'] == {
+        'queue_name': 'gpu',
+        'qos': 'short',
+        'custom_scheduler_commands': '#SBATCH --gres=gpu:1',
+    }
+    assert resources['cp2k']['options'] == {'queue_name': 'cpu', 'account': 'mofs'}
+
+    gpu_script = _submit_script(gpu_cluster['python-mace'], resources['train']['options'], tiny_mace_model_file)
+    cpu_script = _submit_script(gpu_cluster['python-mace'], resources['cp2k']['options'], tiny_mace_model_file)
+    print('--- GPU request ---\n' + gpu_script + '--- CPU request ---\n' + cpu_script)
+    assert '#SBATCH --partition=gpu' in gpu_script and '#SBATCH --qos=short' in gpu_script
+    assert '#SBATCH --gres=gpu:1' in gpu_script
+    assert '#SBATCH --partition=cpu' in cpu_script and '#SBATCH --account=mofs' in cpu_script
+    assert '--gres' not in cpu_script
+    assert '/opt/env/bin/python' in gpu_script
+
+
+def test_campaign_refuses_more_gpus_than_the_partition_has(gpu_cluster):
+    codes = {'cp2k': gpu_cluster['cp2k'], 'train': gpu_cluster['python-mace'], 'md': gpu_cluster['python-mace']}
+    overrides = {'resources': {'train': {'code': 'python-mace@fake-gpu-cluster', 'gpus': 8}}}
+    with pytest.raises(ValueError, match=r"resources.train: gpus: 8 asked, but nodes of partition 'gpu' have 4"):
+        ClusterCampaignWorkChain.get_builder_from_protocol(codes, {'water': _water_box()}, overrides=overrides)
