@@ -102,7 +102,7 @@ def _atoms_list(value: str) -> list[int]:
 )
 @click.option('--mantle-depth', type=click.IntRange(min=0), default=1, show_default=True)
 @click.option('--merge-depth', type=click.IntRange(min=0), default=1, show_default=True)
-@click.option('--vacuum', type=click.FloatRange(min=0.0), default=6.0, show_default=True, help='Å on each side')
+@click.option('--vacuum', type=click.FloatRange(0.0, 100.0), default=6.0, show_default=True, help='Å on each side')
 @click.option('--max-clusters', type=click.IntRange(min=1), default=None, help='most uncertain first')
 @click.option(
     '--validate',
@@ -137,9 +137,6 @@ def cmd_clusters(
     arrays `role` (core/mantle/cap) and `parent_index` (-1 for caps); label them with
     `mofal label DIR/*.xyz --cluster --protocol xtb`.
     """
-    import warnings
-
-    import ase.io
     import numpy as np
 
     from aiida_mofal.clusters.extract import extract_clusters
@@ -152,9 +149,17 @@ def cmd_clusters(
         raise click.UsageError('give either --atoms or both --model and --density.')
     elif output is None:
         raise click.UsageError('give -o/--output, the directory for the cluster files.')
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        atoms = ase.io.read(structure_file)
+    from aiida_mofal.mlp.configurations import validate_configuration
+    from aiida_mofal.structures.io import read_frames
+
+    try:  # the checks of `mofal label`: readable, one periodic frame, no partial occupancy, NaN or overlapping atoms
+        frames = read_frames([structure_file], charge=0, multiplicity=1)
+        if len(frames) != 1:
+            raise ValueError(f'{structure_file} holds {len(frames)} frames; give one.')
+        atoms = frames[0]
+        validate_configuration(atoms, str(structure_file))
+    except ValueError as error:
+        echo.echo_critical(str(error))
     uncertainty = None
     if atom_list:
         flagged = _atoms_list(atom_list)
@@ -168,15 +173,18 @@ def cmd_clusters(
     if validate:
         _validate_mantles(atoms, flagged, uncertainty, model, merge_depth, vacuum, max_clusters, threshold, as_json)
         return
-    clusters = extract_clusters(
-        atoms,
-        flagged,
-        uncertainty=uncertainty,
-        mantle_depth=mantle_depth,
-        vacuum=vacuum,
-        max_clusters=max_clusters,
-        merge_depth=merge_depth,
-    )
+    try:
+        clusters = extract_clusters(
+            atoms,
+            flagged,
+            uncertainty=uncertainty,
+            mantle_depth=mantle_depth,
+            vacuum=vacuum,
+            max_clusters=max_clusters,
+            merge_depth=merge_depth,
+        )
+    except ValueError as error:  # broken chemistry (a dangling H, an unknown valence): say which atoms
+        echo.echo_critical(f'{structure_file}: no cluster can be cut: {error}')
     output.mkdir(parents=True, exist_ok=True)
     rows = []
     for index, cluster in enumerate(clusters):
