@@ -71,6 +71,18 @@ def _load_code(step: str, code: orm.AbstractCode | str) -> orm.AbstractCode:
         ) from None
 
 
+def _check_kind(step: str, code: orm.AbstractCode) -> None:
+    """Refuse a code of the wrong kind for ``step`` (a CP2K code as the MD code), by its default plugin."""
+    plugin = code.default_calc_job_plugin
+    if step == 'cp2k' and plugin not in (None, 'cp2k'):
+        raise ValueError(f'resources.cp2k.code: {code.full_label} is a {plugin} code; labels need a CP2K code.')
+    if step != 'cp2k' and plugin is not None and not plugin.startswith('mofal.'):
+        raise ValueError(
+            f'resources.{step}.code: {code.full_label} is a {plugin} code; the {step} step runs a Python with MACE '
+            '(e.g. python-mace@localhost from `mofal setup`).'
+        )
+
+
 def _target(name: str, value: orm.StructureData | Atoms | str | Path, label: dict, data_dir) -> orm.StructureData:
     """Return a target as a StructureData, checked against the label protocol (a path is read with ASE)."""
     from aiida_mofal.cp2k.inputs import check_labelling_input
@@ -116,6 +128,7 @@ def campaign_inputs(
     loaded = {}
     for step in [step for step in CALCULATIONS if resources.get(step) is not None]:
         loaded[step] = _load_code(step, codes.get(step) or resources[step]['code'])
+        _check_kind(step, loaded[step])
         resources[step]['code'] = loaded[step].full_label
         resources[step]['options'] = _checked(f'resources.{step}', _scheduler_options, resources[step], loaded[step])
         error = check_options(resources[step]['options'], CALCULATIONS[step])
