@@ -77,7 +77,7 @@ def test_the_graph_chains_campaign_analysis_and_summary_under_one_limit(mofal_co
 def test_a_study_on_a_given_model_runs_its_graph_for_real(mofal_codes, tiny_mace_model_file, tmp_path):
     from aiida_mofal.data import MaceModelData
 
-    model = MaceModelData(tiny_mace_model_file).store()
+    model = MaceModelData(tiny_mace_model_file, trusted=True).store()
     reference = str(STRUCTURES / 'ZIF-4_glass01_Gaillac2020.cif')
     path = _study(tmp_path, glass_analysis={**GLASS, 'reference': reference})
     result = CliRunner().invoke(cmd_root, ['study', str(path), '--model', str(model.pk), '--json'])
