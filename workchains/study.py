@@ -24,6 +24,10 @@ from aiida_mofal.calculations.study import analyse_glass_structure, model_energy
 __all__ = ('MissingWorkflowError', 'build_study_graph', 'load_workflow', 'study_summary')
 
 
+#: the EOS calcfunction as a task with its two outputs declared (WorkGraph infers only ``result`` otherwise)
+EOS_FIT = task(outputs=spec.namespace(fit=orm.Dict, points=orm.ArrayData))(model_energy_volume)
+
+
 class MissingWorkflowError(ValueError):
     """A study needs a work chain whose entry point is not installed."""
 
@@ -66,9 +70,7 @@ def _eos_task(graph, name: str, model, structure, code, options: dict):
     """Add the equation of state of ``structure`` to ``graph``: the quick fit here, or ``mofal.eos``."""
     if options['workflow'] == 'fit':
         settings = orm.Dict({key: options[key] for key in ('strain', 'points', 'form')})
-        return graph.add_task(
-            model_energy_volume, name=f'eos_{name}', model=model, structure=structure, settings=settings
-        )
+        return graph.add_task(EOS_FIT, name=f'eos_{name}', model=model, structure=structure, settings=settings)
     workflow = load_workflow('mofal.eos', 'eos.workflow: mofal.eos')
     builder = workflow.get_builder_from_protocol(
         code, structure, model, protocol=options['protocol'], overrides=options['overrides'] or None

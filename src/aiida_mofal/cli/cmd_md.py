@@ -22,10 +22,22 @@ def _load_structure(value: str):
     if path.is_file():
         from ase.io import read
 
+        from aiida_mofal.mlp.configurations import ConfigurationError, validate_configuration
+        from aiida_mofal.structures.io import _refuse_partial_occupancy
+
         try:
-            return orm.StructureData(ase=read(path))
+            atoms = read(path)
         except Exception as exception:
             echo.echo_critical(f'{path}: ASE cannot read this structure ({exception}).')
+        try:  # as `mofal label` does: no partial occupancy, NaN, overlapping atoms or absurd cell before MD
+            _refuse_partial_occupancy(atoms, str(path))
+            probe = atoms.copy()
+            probe.info = {'charge': 0, 'multiplicity': 1 + int(probe.numbers.sum()) % 2}
+            probe.arrays = {key: probe.arrays[key] for key in ('numbers', 'positions')}
+            validate_configuration(probe, str(path))
+        except (ValueError, ConfigurationError) as error:
+            echo.echo_critical(str(error))
+        return orm.StructureData(ase=atoms)
     try:
         node = orm.load_node(value)
     except Exception:

@@ -181,13 +181,15 @@ def launch(builder, daemon: bool, as_json: bool, progress: bool = False, cycles:
     from aiida import engine
     from aiida.cmdline.utils import echo
 
-    if not daemon:
+    if not daemon:  # Ctrl-C kills the process cleanly, ends the local engines and says how to go on
+        from .foreground import run_foreground
+
         if not progress:
-            return engine.run_get_node(builder)
+            return run_foreground(builder)
         from .progress import quiet_progress
 
         with quiet_progress(cycles=cycles):
-            return engine.run_get_node(builder)
+            return run_foreground(builder)
     ensure_daemon()
     node = engine.submit(builder)
     if as_json:
