@@ -98,7 +98,8 @@ def main():
     _, node = engine.run_get_node(builder)
     total = time.perf_counter() - start
     relax = next(child for child in node.called if child.process_label == 'MaceRelaxWorkChain')
-    record = relax.outputs.result
+    job = next(child for child in relax.called if child.process_label == 'MaceRelaxCalculation')
+    record = job.outputs.result  # the job's own record (one job: the work chain stops at max_iterations 1)
     in_job = sum(entry['seconds'] for entry in record['structures'].values())
     from aiida_mofal.analysis.eos_methods import validate_method_settings
 
