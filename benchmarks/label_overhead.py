@@ -91,7 +91,7 @@ def main():
     args = parser.parse_args()
     load_profile(args.profile)
 
-    from aiida_mofal.environment import find_cp2k, find_mpirun
+    from aiida_mofal.cp2k.executable import find_cp2k, find_mpirun
 
     code = orm.load_code(args.code)
     procs = code.computer.get_default_mpiprocs_per_machine() or 1

@@ -115,13 +115,13 @@ def main():
 
     torch.set_num_threads(args.threads)
     from aiida_mofal.data.mace_model import MaceModelData
-    from aiida_mofal.environment import setup
+    from aiida_mofal.environment.profile import setup
 
     summary = setup(name='md-bench')
     from aiida import orm
 
     code = orm.load_code(summary['codes']['python-mace'])
-    model_node = MaceModelData(args.model).store()
+    model_node = MaceModelData(args.model, trusted=True).store()
     dtype = model_node.base.attributes.get('dtype')
     compiled = None
     if not args.eager:

@@ -6,6 +6,7 @@ to the MD frame, the model and the density model that flagged it.
 
 from __future__ import annotations
 
+import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
@@ -15,6 +16,7 @@ __all__ = (
     'clusters_from_scan',
     'fit_density_from_features',
     'initial_dataset',
+    'isolated_energies_of',
     'record_cycle',
     'scan_and_extract',
     'scan_frames',
@@ -38,6 +40,12 @@ def initial_dataset(structure: orm.StructureData, settings: orm.Dict) -> Dataset
     for frame in test:
         frame.info.update(campaign_set='test', target=target)
     return DatasetData(training + test)
+
+
+@calcfunction
+def isolated_energies_of(dataset: DatasetData) -> orm.Dict:
+    """Return the isolated-atom energies a stored data set carries: the Dict later labels are referenced to."""
+    return orm.Dict(dict(dataset.isolated_atom_energies))
 
 
 @calcfunction
@@ -89,12 +97,59 @@ def scan_and_extract(
     from aiida_mofal.campaign.scan import scan_walks
 
     options = settings.get_dict()
+    references = _references(options, trajectories)
     records, frames = _walk_frames(walks, trajectories)
     everything = [atoms for walk_frames in frames for atoms in walk_frames]
-    scores = iter(density.score(everything, model)) if everything else iter(())
+    scored, unscored = _score_each(density, model, everything)
+    scores = iter(scored)
     per_walk = [[next(scores) for _ in walk_frames] for walk_frames in frames]
-    summary, clusters = scan_walks(records, frames, per_walk, options, options['cycle'])
+    summary, clusters = scan_walks(records, frames, per_walk, options, options['cycle'], references)
+    if unscored:  # which frames, in the walk order of ``records``
+        positions = [
+            (record, index) for record, walk_frames in zip(records, frames) for index in range(len(walk_frames))
+        ]
+        summary['skipped_frames'] += [
+            {'target': positions[i][0]['target'], 'walk': int(positions[i][0]['walk']), 'frame': positions[i][1],
+             'reason': f'cannot be scored: {reason}'}
+            for i, reason in unscored
+        ]  # fmt: skip
     return _scan_outputs(summary, clusters)
+
+
+def _references(options: dict, nodes: dict) -> dict:
+    """Pop the ``reference_*`` structures out of ``nodes``; return target → ``Atoms`` per ``options['references']``.
+
+    The work chain passes each target's structure as ``reference_<i>`` and names them in the settings'
+    ``references`` (target → keyword), so that the graph shows which topology the clusters were cut with.
+    """
+    structures = {key: nodes.pop(key) for key in [k for k in nodes if k.startswith('reference_')]}
+    names = options.get('references') or {}
+    missing = sorted(set(names.values()) - set(structures))
+    if missing:
+        raise ValueError(f'settings name reference structures {missing} that are not among the inputs.')
+    return {target: structures[key].get_ase() for target, key in names.items()}
+
+
+def _score_each(density, model, frames: list) -> tuple[list[dict], list[tuple[int, str]]]:
+    """Score all ``frames`` in one pass; if that fails, frame by frame, so one bad frame costs only itself.
+
+    A frame that cannot be scored (NaN positions from a walk that blew up, an element the model lacks) gets
+    all-known scores (it yields no cluster) and is returned in the second list with the reason.
+    """
+    if not frames:
+        return [], []
+    try:
+        return list(density.score(frames, model)), []
+    except Exception:  # noqa: BLE001 -- find the culprit below
+        pass
+    scored, unscored = [], []
+    for index, atoms in enumerate(frames):
+        try:
+            scored.append(density.score([atoms], model)[0])
+        except Exception as error:  # noqa: BLE001 -- one bad frame never ends a campaign
+            unscored.append((index, f'{type(error).__name__}: {error}'))
+            scored.append({'uncertainty': np.zeros(len(atoms)), 'unknown': np.zeros(len(atoms), dtype=bool)})
+    return scored, unscored
 
 
 @calcfunction
@@ -113,7 +168,9 @@ def scan_frames(walks: orm.Dict, **trajectories: orm.Data) -> DatasetData:
 
 
 @calcfunction
-def clusters_from_scan(frames: DatasetData, scan: orm.ArrayData, settings: orm.Dict) -> dict[str, orm.Data]:
+def clusters_from_scan(
+    frames: DatasetData, scan: orm.ArrayData, settings: orm.Dict, **references: orm.StructureData
+) -> dict[str, orm.Data]:
     """Cut clusters around the atoms that a ``mofal.mace.evaluate`` scan job called unknown in ``frames``.
 
     The same outputs as :func:`scan_and_extract`, from the job's per-atom ``uncertainty`` and ``unknown`` arrays
@@ -122,6 +179,7 @@ def clusters_from_scan(frames: DatasetData, scan: orm.ArrayData, settings: orm.D
     from aiida_mofal.campaign.scan import scan_walks, split_scores
 
     options = settings.get_dict()
+    topology = _references(options, dict(references))
     atoms = frames.get_atoms()
     scores = split_scores(
         scan.get_array('structure_index'),
@@ -138,7 +196,7 @@ def clusters_from_scan(frames: DatasetData, scan: orm.ArrayData, settings: orm.D
             per_walk_scores.append([])
         per_walk_frames[-1].append(frame)
         per_walk_scores[-1].append(score)
-    summary, clusters = scan_walks(records, per_walk_frames, per_walk_scores, options, options['cycle'])
+    summary, clusters = scan_walks(records, per_walk_frames, per_walk_scores, options, options['cycle'], topology)
     return _scan_outputs(summary, clusters)
 
 
@@ -156,7 +214,8 @@ def fit_density_from_features(model: orm.Data, features: orm.ArrayData, settings
 
     options = DensityModel.validate_settings(settings.get_dict())
     symbols = [chemical_symbols[number] for number in features.get_array('numbers')]
-    density = DensityModel.fit(features.get_array('features'), symbols, **options)
+    groups = features.get_array('structure_index') if 'structure_index' in features.get_arraynames() else None
+    density = DensityModel.fit(features.get_array('features'), symbols, groups=groups, **options)
     return DensityModelData(density, model=model)
 
 
@@ -168,8 +227,12 @@ def record_cycle(
     evaluated_on: orm.Str,
     processes: orm.Dict,
     scan: orm.Dict | None = None,
+    **test_sets: orm.Dict,
 ) -> orm.Dict:
     """One row of the campaign's learning curve: data set size, unknown fraction, and the model's errors.
+
+    ``test_sets``: the metrics of the model on each extra test set of the campaign file, as ``test_<name>``;
+    the row's ``test_sets`` holds MAE_pk, RMSE, ΔE_avg and ΔE_std of each, by name.
 
     ``evaluated_on`` says which set the errors are of: ``test`` (held out) or ``training`` (no test set).
     ``processes`` is what the work chain knows of the cycle's processes: the UUIDs of its walks (with their
@@ -201,4 +264,14 @@ def record_cycle(
             unknown_fraction=scanned['unknown_fraction'],
             clusters_extracted=scanned['clusters'],
         )
+    if test_sets:
+        row['test_sets'] = {key[len('test_') :]: _errors(node.get_dict()) for key, node in sorted(test_sets.items())}
     return orm.Dict(row)
+
+
+def _errors(values: dict) -> dict:
+    """Return the learning-curve errors of one evaluation's metrics (eV/Å, eV/atom)."""
+    k = int(values.get('percentile_k', 95))
+    keys = ('force_rmse_ev_per_a', 'delta_e_avg_ev_per_atom', 'delta_e_std_ev_per_atom', 'structures')
+    return {'force_mae_pk_ev_per_a': values.get(f'force_mae_p{k}_ev_per_a'), 'percentile_k': k,
+            **{key: values.get(key) for key in keys}}  # fmt: skip

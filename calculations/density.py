@@ -28,13 +28,15 @@ def fit_density_model(model: MaceModelData, dataset: DatasetData, settings: orm.
     """Fit per-element Gaussian mixtures on ``model``'s last-layer features of the atoms of ``dataset``.
 
     ``dataset`` should be the model's training set: the density then says which environments the model
-    has seen. ``settings`` (all optional): ``max_components`` (8), ``pca_components`` (None),
-    ``threshold_percentile`` (1.0), ``seed`` (0), ``reg_covar`` (1e-6), ``max_atoms_per_element`` (None:
-    all; otherwise each mixture is fitted on a seeded random subsample of that size).
+    has seen. ``settings`` (all optional): ``max_components`` (8), ``pca_components`` (16; None: no PCA),
+    ``threshold_percentile`` (1.0), ``seed`` (0), ``reg_covar`` (1e-2, relative), ``max_atoms_per_element``
+    (None: all; otherwise each mixture is fitted on a seeded random subsample of that size),
+    ``calibration_fraction`` (0.2 of the configurations held out for the calibration check).
     """
     options = check_density_inputs(model, dataset, settings.get_dict() if settings is not None else None)
     frames = dataset.get_atoms()
     features = feature_extractor_for(model).features_many(frames)
     symbols = [symbol for atoms in frames for symbol in atoms.get_chemical_symbols()]
-    density = DensityModel.fit(np.concatenate(features), symbols, **options)
+    groups = np.concatenate([np.full(len(atoms), index) for index, atoms in enumerate(frames)])
+    density = DensityModel.fit(np.concatenate(features), symbols, groups=groups, **options)
     return DensityModelData(density, model=model)

@@ -29,7 +29,7 @@ from aiida_mofal.mlp import features as features_module
 from aiida_mofal.mlp import metrics as metrics_module
 from aiida_mofal.uncertainty import gmm as gmm_module
 
-from .script import SCRIPTS, ScriptCalculation, file_copy
+from .script import SCRIPTS, ScriptCalculation, file_copy, write_model
 
 __all__ = [
     'MaceEvaluateCalculation',
@@ -193,10 +193,8 @@ class MaceEvaluateCalculation(ScriptCalculation):
             'max_atoms_per_chunk': settings['max_atoms_per_chunk'],
             'density_model': self.DENSITY if 'density_model' in self.inputs else None,
         }
-        local_copy_list = [
-            file_copy(model, MaceModelData.FILENAME, self.MODEL),
-            file_copy(self.inputs.structures, DatasetData.FILENAME, self.STRUCTURES),
-        ]
+        write_model(folder, model, self.MODEL)  # MACE's file, made from the checked weights
+        local_copy_list = [file_copy(self.inputs.structures, DatasetData.FILENAME, self.STRUCTURES)]
         if 'density_model' in self.inputs:
             local_copy_list.append(file_copy(self.inputs.density_model, DensityModelData.FILENAME, self.DENSITY))
         return self.script_calcinfo(
@@ -205,4 +203,5 @@ class MaceEvaluateCalculation(ScriptCalculation):
             local_copy_list=local_copy_list,
             retrieve_list=[self.RESULTS],
             retrieve_temporary_list=self.ARRAY_FILES,  # parsed into ArrayData, not kept twice
+            provenance_exclude_list=[self.MODEL],
         )

@@ -25,16 +25,15 @@ from aiida_mofal.mlp.training import (
     DTYPES,
     TrainingFiles,
     check_training_inputs,
-    default_hyperparameters,
     mace_arguments,
     model_file_name,
     run_tag,
     validate_hyperparameters,
 )
 
-from .script import SCRIPTS, ScriptCalculation, file_copy
+from .script import SCRIPTS, ScriptCalculation, write_model
 
-__all__ = ['MaceTrainCalculation', 'check_training_inputs', 'default_hyperparameters', 'split_dataset']
+__all__ = ['MaceTrainCalculation', 'split_dataset']
 
 
 @calcfunction
@@ -182,9 +181,9 @@ class MaceTrainCalculation(ScriptCalculation):
         deadline = walltime * options.walltime_fraction if walltime else None
         config = {'argv': argv, 'deadline_seconds': deadline, 'status_file': self.STATUS_FILE}
 
-        local_copy_list, remote_copy_list = [], []
-        if 'parent_model' in self.inputs:
-            local_copy_list.append(file_copy(self.inputs.parent_model, MaceModelData.FILENAME, self.PARENT_FILE))
+        local_copy_list, remote_copy_list, excluded = [], [], []
+        if 'parent_model' in self.inputs:  # MACE's file, made from the checked weights
+            excluded.append(write_model(folder, self.inputs.parent_model, self.PARENT_FILE))
         if 'restart_folder' in self.inputs:
             remote = self.inputs.restart_folder
             source = os.path.join(remote.get_remote_path(), 'checkpoints')
@@ -197,4 +196,5 @@ class MaceTrainCalculation(ScriptCalculation):
             local_copy_list=local_copy_list,
             remote_copy_list=remote_copy_list,
             retrieve_list=[self.STATUS_FILE, f'logs/{tag}.log', f'results/{tag}_train.txt', *models],
+            provenance_exclude_list=excluded,
         )

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 from aiida import orm
-from aiida.common import datastructures
-from aiida.engine import CalcJob
 
 from aiida_mofal.data.mace_model import MaceModelData
 from aiida_mofal.data.trajectory import MdTrajectoryData
 from aiida_mofal.md import dynamics, job, lammps, mliap, reaxff, schedule, torchscript, units
 from aiida_mofal.md.protocol import validate_md_settings
+
+from .script import SCRIPTS, ScriptCalculation, file_copy
 
 __all__ = [
     'ENGINES',
@@ -44,7 +44,6 @@ __all__ = [
     'walks_of',
 ]
 
-SCRIPTS = Path(__file__).parent / 'scripts'
 SCRIPT = SCRIPTS / 'md_run.py'
 ENGINES = ('ase', 'lammps-python', 'lammps-reaxff', 'lammps-mliap')
 SHIPPED_MODULES = {
@@ -80,13 +79,7 @@ def check_md_inputs(structure: orm.StructureData, model: MaceModelData, settings
     settings = validate_md_settings(settings)
     atoms = structure.get_ase()
     if model is not None:
-        missing = sorted(set(atoms.get_chemical_symbols()) - set(model.elements))
-        if missing:
-            raise ValueError(
-                f'structure {structure.pk or "(unstored)"} contains {", ".join(missing)}, which MACE model '
-                f'{model.pk or "(unstored)"} (elements {", ".join(model.elements)}) cannot describe; use a model '
-                'trained on these elements.'
-            )
+        model.require_elements(atoms.get_chemical_symbols(), what=f'structure {structure.pk or "(unstored)"}')
     if not atoms.pbc.all():
         raise ValueError('MD here runs periodic cells only: the structure must have pbc=(True, True, True)')
     if np.linalg.det(atoms.cell.array) <= 0:
@@ -134,9 +127,16 @@ def walks_of(inputs) -> list[dict]:
     return walks
 
 
-class MdCalculation(CalcJob):
-    """Run MD walks of one model (MACE or ReaxFF) in one job; return frames, thermodynamics and integrity records."""
+class MdCalculation(ScriptCalculation):
+    """Run MD walks of one model (MACE or ReaxFF) in one job; return frames, thermodynamics and integrity records.
 
+    A :class:`~aiida_mofal.calculations.script.ScriptCalculation` whose configuration and per-walk files
+    :func:`aiida_mofal.md.job.write_job` writes, and which ships the package ``mofal_md`` (:func:`ship_driver`).
+    """
+
+    SCRIPT = SCRIPT
+    SHIPPED_MODULES = SHIPPED_MODULES
+    CONFIG = job.CONFIG
     MODEL = 'model.model'
     COMPILED_MODEL = 'model.pt'
     RESULT = 'md_result.json'
@@ -181,11 +181,7 @@ class MdCalculation(CalcJob):
         spec.input('engine', valid_type=orm.Str, default=lambda: orm.Str('ase'), help=f'One of {", ".join(ENGINES)}.')
         spec.input('device', valid_type=orm.Str, default=lambda: orm.Str('cpu'), help='torch device: cpu or cuda.')
         spec.input('mliap_model', valid_type=orm.SinglefileData, required=False, help='lammps-mliap: ML-IAP model.')
-        spec.inputs.validator = cls.validate_inputs
-        options = spec.inputs['metadata']['options']
-        options['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
-        options['withmpi'].default = False
-        options['parser_name'].default = 'mofal.md'
+        spec.inputs['metadata']['options']['parser_name'].default = 'mofal.md'
 
         outputs = (
             ('trajectory', MdTrajectoryData, 'Frames and thermodynamics.'),
@@ -213,8 +209,8 @@ class MdCalculation(CalcJob):
         spec.exit_code(330, 'ERROR_BROKEN_BONDS', message='organic bonds broke and the protocol forbids it: {reason}')
         spec.exit_code(400, 'ERROR_OUT_OF_WALLTIME', message='stopped before the walltime at step {step} of {total}.')
 
-    @staticmethod
-    def validate_inputs(value, _):
+    @classmethod
+    def validate_inputs(cls, value, ctx):
         """Check engine, potential, settings, elements and cells of every walk before submission."""
         engine = value['engine'].value
         if 'walks' in value and value['walks'] and 'structure' in value:
@@ -256,7 +252,7 @@ class MdCalculation(CalcJob):
         for walk in walks:
             if walk['restart'] is not None:
                 target = f'{walk["directory"]}/{job.RESTART}'
-                local_copy_list.append((walk['restart'].uuid, walk['restart'].filename, target))
+                local_copy_list.append(file_copy(walk['restart'], walk['restart'].filename, target))
         if engine == 'lammps-reaxff':
             from aiida_mofal.calculations.reaxff import reaxff_config
 
@@ -267,9 +263,9 @@ class MdCalculation(CalcJob):
             model = self.inputs.model
             compiled = self.inputs.get('compiled_model')
             if compiled is not None:
-                local_copy_list.append((compiled.uuid, compiled.filename, self.COMPILED_MODEL))
-            else:
-                local_copy_list.append((model.uuid, model.FILENAME, self.MODEL))
+                local_copy_list.append(file_copy(compiled, compiled.filename, self.COMPILED_MODEL))
+            else:  # MACE's file, made from the checked weights (never a pickle from the database)
+                model.write(Path(folder.abspath) / self.MODEL)
             config.update(
                 model_file=self.MODEL if compiled is None else self.COMPILED_MODEL,
                 model_format='mace' if compiled is None else 'torchscript',
@@ -281,22 +277,18 @@ class MdCalculation(CalcJob):
             {**walk, 'atoms': walk['structure'].get_ase(), 'restart': walk['restart'] is not None} for walk in walks
         ]
         job.write_job(folder.abspath, engine, specs, **config)
-        ship_driver(folder.abspath)
-        calcinfo = self._calcinfo([SCRIPT.name, job.CONFIG], local_copy_list)
-        calcinfo.retrieve_list = [self.RESULT, self.STDOUT, self.STDERR]
-        calcinfo.retrieve_temporary_list = [(f'walk_*/{name}', '.', 2) for name in self.WALK_FILES]
-        return calcinfo
+        return self.script_calcinfo(
+            folder,
+            None,
+            local_copy_list=local_copy_list,
+            retrieve_list=[self.RESULT],
+            retrieve_temporary_list=[(f'walk_*/{name}', '.', 2) for name in self.WALK_FILES],
+            provenance_exclude_list=[self.MODEL],
+        )
 
-    def _calcinfo(self, arguments: list[str], local_copy_list: list) -> datastructures.CalcInfo:
-        codeinfo = datastructures.CodeInfo()
-        codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = arguments
-        codeinfo.stdout_name = self.STDOUT
-        codeinfo.stderr_name = self.STDERR
-        calcinfo = datastructures.CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.local_copy_list = local_copy_list
-        return calcinfo
+    def ship(self, folder) -> None:
+        """Copy ``md_run.py``, its LAMMPS engines and the package ``mofal_md`` (:func:`ship_driver`)."""
+        ship_driver(folder.abspath)
 
     def _prepare_mliap(self, folder, walk: dict):
         atoms = walk['structure'].get_ase()
@@ -309,12 +301,13 @@ class MdCalculation(CalcJob):
             handle.write(mliap.mliap_input(walk['settings'], elements=elements, data_file=self.MLIAP_DATA,
                                            model_file=self.MLIAP_MODEL))  # fmt: skip
         model = self.inputs.mliap_model
-        calcinfo = self._calcinfo(
-            [*mliap.KOKKOS_GPU_ARGS, '-in', self.MLIAP_INPUT], [(model.uuid, model.filename, self.MLIAP_MODEL)]
+        return self.script_calcinfo(
+            folder,
+            None,
+            local_copy_list=[file_copy(model, model.filename, self.MLIAP_MODEL)],
+            retrieve_temporary_list=[mliap.DUMP_FILE, mliap.FRAMES_FILE, mliap.THERMO_FILE],
+            cmdline_params=[*mliap.KOKKOS_GPU_ARGS, '-in', self.MLIAP_INPUT],
         )
-        calcinfo.retrieve_list = [self.STDOUT, self.STDERR]
-        calcinfo.retrieve_temporary_list = [mliap.DUMP_FILE, mliap.FRAMES_FILE, mliap.THERMO_FILE]
-        return calcinfo
 
 
 def walk_attributes(walk: dict) -> dict:

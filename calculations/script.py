@@ -24,7 +24,7 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob
 from aiida.parsers import Parser
 
-__all__ = ['NO_MESSAGE', 'ScriptCalculation', 'ScriptParser', 'file_copy', 'last_line']
+__all__ = ['NO_MESSAGE', 'ScriptCalculation', 'ScriptParser', 'file_copy', 'last_line', 'write_model']
 
 NO_MESSAGE = 'no output and no error message'
 SCRIPTS = Path(__file__).parent / 'scripts'
@@ -34,6 +34,17 @@ def last_line(text: str | None, default: str = NO_MESSAGE) -> str:
     """Return the last non-blank line of ``text`` (stripped), or ``default``."""
     lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
     return lines[-1] if lines else default
+
+
+def write_model(folder, model, target: str) -> str:
+    """Write MACE's own file of ``model`` (a ``mofal.mace_model``) into the sandbox ``folder`` as ``target``.
+
+    The file is made here from the node's weights-only form (``MaceModelData.write``), never copied from the
+    repository, so a job never loads a pickle that came from the database or an imported archive. It is left out
+    of the job's stored inputs (the model node is the provenance) to store no copy per job.
+    """
+    model.write(Path(folder.abspath) / target)
+    return target
 
 
 def file_copy(node: orm.Data, filename: str, target: str) -> tuple[str, str, str]:
@@ -76,29 +87,39 @@ class ScriptCalculation(CalcJob):
         """Return an error message for inputs that cannot give a result, or None (override in subclasses)."""
         return None
 
+    def ship(self, folder) -> None:
+        """Copy the driver script and the pure modules it imports into the job's ``folder``."""
+        folder.insert_path(str(self.SCRIPT), self.SCRIPT.name)
+        for name, source in self.SHIPPED_MODULES.items():
+            folder.insert_path(str(source), name)
+
     def script_calcinfo(
         self,
         folder,
-        config: Mapping,
+        config: Mapping | None,
         *,
         local_copy_list: Iterable[tuple[str, str, str]] = (),
         remote_copy_list: Iterable[tuple[str, str, str]] = (),
         retrieve_list: Iterable[str] = (),
         retrieve_temporary_list: Iterable[str] = (),
+        cmdline_params: Iterable[str] | None = None,
+        provenance_exclude_list: Iterable[str] = (),
     ) -> datastructures.CalcInfo:
         """Write ``config``, ship the script and its modules, and return the filled ``CalcInfo``.
 
+        ``config=None``: the subclass wrote its configuration itself (and ``cmdline_params``, when given, replace
+        ``SCRIPT CONFIG``: a job whose code is not Python, e.g. a LAMMPS executable, ships nothing).
         Standard output and error are always retrieved (the parsers read the error's last line on failure).
         """
-        with folder.open(self.CONFIG, 'w') as handle:
-            json.dump(dict(config), handle, indent=1)
-        folder.insert_path(str(self.SCRIPT), self.SCRIPT.name)
-        for name, source in self.SHIPPED_MODULES.items():
-            folder.insert_path(str(source), name)
+        if config is not None:
+            with folder.open(self.CONFIG, 'w') as handle:
+                json.dump(dict(config), handle, indent=1)
+        if cmdline_params is None:
+            self.ship(folder)
 
         codeinfo = datastructures.CodeInfo()
         codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = [self.SCRIPT.name, self.CONFIG]
+        codeinfo.cmdline_params = [self.SCRIPT.name, self.CONFIG] if cmdline_params is None else list(cmdline_params)
         codeinfo.stdout_name = self.STDOUT
         codeinfo.stderr_name = self.STDERR
 
@@ -108,6 +129,7 @@ class ScriptCalculation(CalcJob):
         calcinfo.remote_copy_list = list(remote_copy_list)
         calcinfo.retrieve_list = [*retrieve_list, self.STDOUT, self.STDERR]
         calcinfo.retrieve_temporary_list = list(retrieve_temporary_list)
+        calcinfo.provenance_exclude_list = list(provenance_exclude_list)
         return calcinfo
 
 

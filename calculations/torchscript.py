@@ -29,9 +29,7 @@ def torchscript_model(model: MaceModelData) -> orm.SinglefileData:
 
     dtype = model.base.attributes.get('dtype', 'float64')
     with tempfile.TemporaryDirectory() as directory:
-        source = Path(directory) / 'model.model'
-        source.write_bytes(model.base.repository.get_object_content(model.FILENAME, mode='rb'))
-        target = compile_model(source, Path(directory) / FILENAME, dtype)
+        target = compile_model(model.get_module(), Path(directory) / FILENAME, dtype)  # rebuilt from the weights
         node = orm.SinglefileData(target, filename=FILENAME)
     node.base.attributes.set_many({'dtype': dtype, 'format': 'torchscript'})
     return node

@@ -129,6 +129,24 @@ def uio66_mace_model_file(tmp_path_factory) -> Path:
 
 
 @dataclass(frozen=True)
+class SSup:
+    """The paper's defective UiO-66 supercell S_sup (22,000 atoms) and its bond graph, built once per run."""
+
+    atoms: object
+    graph: object
+
+
+@pytest.fixture(scope='session')
+def s_sup() -> SSup:
+    """``build_uio66(4, linker=0.2, hf=0.2, brick=0.1, seed=0)`` and its bond graph; tests must not change them."""
+    from aiida_mofal.structures.bonds import bond_graph
+    from aiida_mofal.structures.uio66 import build_uio66
+
+    atoms = build_uio66(4, linker=0.2, hf=0.2, brick=0.1, seed=0)
+    return SSup(atoms, bond_graph(atoms))
+
+
+@dataclass(frozen=True)
 class TrainedModel:
     """The outcome of the session's one real training: the work chain node, its model, and the sets it used."""
 

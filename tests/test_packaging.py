@@ -32,6 +32,15 @@ def test_every_entry_point_loads():
         assert entry_point.load() is not None
 
 
+def test_documented_entry_points_exist():
+    """Every row of the entry-point table in docs/reference/cli.md names an entry point the distribution has."""
+    table = (ROOT / 'docs' / 'reference' / 'cli.md').read_text()
+    rows = re.findall(r'^\| `([\w.]+)` \| `([\w.]+)` \| `([\w.:]+)` \|$', table, re.M)
+    installed = {(ep.group, ep.name, ep.value) for ep in distribution('aiida-mofal').entry_points}
+    assert rows, 'no entry-point table found'
+    assert set(rows) <= installed, sorted(set(rows) - installed)
+
+
 def test_verdi_lists_the_data_plugins():
     verdi = Path(sys.executable).parent / 'verdi'
     listed = subprocess.run([str(verdi), 'plugin', 'list', 'aiida.data'], capture_output=True, text=True, timeout=120)

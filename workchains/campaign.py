@@ -15,6 +15,7 @@ from aiida_mofal.calculations.campaign import (
     clusters_from_scan,
     fit_density_from_features,
     initial_dataset,
+    isolated_energies_of,
     record_cycle,
     scan_and_extract,
     scan_frames,
@@ -27,7 +28,7 @@ from aiida_mofal.data import DatasetData
 
 from .campaign_inputs import campaign_inputs, validate_settings
 from .label import LabelWorkChain
-from .md import MdBaseWorkChain
+from .md import MdBaseWorkChain, walk_finished_ok, walk_outputs
 from .train import TrainWorkChain
 
 __all__ = ('ClusterCampaignWorkChain',)
@@ -59,12 +60,25 @@ class ClusterCampaignWorkChain(WorkChain):
         spec.input('train_code', valid_type=orm.AbstractCode)
         spec.input('md_code', valid_type=orm.AbstractCode)
         spec.input('scan_code', valid_type=orm.AbstractCode, required=False, help='Python+MACE code for inference.')
+        spec.input('initial_dataset', valid_type=DatasetData, required=False, help='Labelled set to start from.')
+        spec.input('initial_model', valid_type=orm.Data, required=False, help='First model (mofal.mace_model).')
+        spec.input_namespace(
+            'test_sets', valid_type=DatasetData, dynamic=True, required=False, help='Extra test sets, by name.'
+        )
         spec.outline(
             cls.setup,
-            cls.initialise,
-            cls.inspect_initial_labels,
-            cls.train,
-            cls.inspect_training,
+            if_(cls.builds_initial_set)(
+                cls.initialise,
+                cls.inspect_initial_labels,
+            ).else_(
+                cls.take_initial_dataset,
+            ),
+            if_(cls.trains_first_model)(
+                cls.train,
+                cls.inspect_training,
+            ).else_(
+                cls.take_initial_model,
+            ),
             cls.fit_and_evaluate,
             cls.record,
             while_(cls.should_continue)(
@@ -151,8 +165,8 @@ class ClusterCampaignWorkChain(WorkChain):
         """Store the cycle's record: errors, sizes, the scan, and which processes did the cycle's work."""
         roles = self.ctx.cycle_roles
         walks = [
-            {**record, 'process': node.uuid, 'finished_ok': node.is_finished_ok}
-            for node, record in zip(self.ctx.walks, self.ctx.walk_records)
+            {**record, 'process': node.uuid, 'finished_ok': walk_finished_ok(node, record)}
+            for node, record in self._walks()
         ]
         failures = sum(not walk['finished_ok'] for walk in walks)
         clusters_labelled = None
@@ -160,7 +174,7 @@ class ClusterCampaignWorkChain(WorkChain):
         if label is not None and self.ctx.cycle > 0:
             failures += len(label.outputs.failed.get_dict()) if 'failed' in label.outputs else 0
             clusters_labelled = label.outputs.dataset.count if 'dataset' in label.outputs else None
-        nodes = [*roles.values(), *self.ctx.walks]
+        nodes = [*roles.values(), *self.ctx.md_jobs]
         wall = (max(n.mtime for n in nodes) - min(n.ctime for n in nodes)).total_seconds() if nodes else None
         processes = {
             'walks': walks,
@@ -179,6 +193,7 @@ class ClusterCampaignWorkChain(WorkChain):
         }
         if self.ctx.last_scan is not None:
             inputs['scan'] = self.ctx.last_scan
+        inputs.update({f'test_{name}': metrics for name, metrics in (self.ctx.get('test_set_metrics') or {}).items()})
         record = record_cycle(**inputs)
         self.ctx.last_record = record.get_dict()
         self.out(f'cycles.cycle_{self.ctx.cycle}', record)
@@ -187,6 +202,10 @@ class ClusterCampaignWorkChain(WorkChain):
             f'cycle {self.ctx.cycle}: {row["training_configurations"]} configurations, '
             f'MAE_p{row["percentile_k"]} {row["force_mae_pk_ev_per_a"]} eV/Å, unknown {row.get("unknown_fraction")}'
         )
+
+    def _walks(self) -> list[tuple[Any, dict]]:
+        """Return (MD job, walk record) for every walk of this cycle's exploration."""
+        return [(self.ctx.md_jobs[job], record) for job, record in zip(self.ctx.walk_jobs, self.ctx.walk_records)]
 
     # ---------------------------------------------------------------------------------------------- steps
     def setup(self):
@@ -205,7 +224,7 @@ class ClusterCampaignWorkChain(WorkChain):
         self.ctx.last_scan = None
         self.ctx.last_record = None
         self.ctx.cycle_roles = {}
-        self.ctx.walks = []
+        self.ctx.md_jobs, self.ctx.walk_jobs = [], []
         self.ctx.walk_records = []
 
     def initialise(self):
@@ -218,6 +237,28 @@ class ClusterCampaignWorkChain(WorkChain):
             sets[name] = initial_dataset(structure, orm.Dict({**initial, 'target': name}))
         source = merge_datasets(**sets) if len(sets) > 1 else next(iter(sets.values()))
         return ToContext(initial_label=self.submit(self._label_builder(source, 'initial_label')))
+
+    def builds_initial_set(self) -> bool:
+        """Build and label the initial set from the targets, unless the campaign starts from a stored one."""
+        return 'initial_dataset' not in self.inputs
+
+    def take_initial_dataset(self):
+        """Start from the given labelled set (the paper's pristine periodic set); its ``test`` frames test."""
+        parts = split_by_set(self.inputs.initial_dataset)
+        if 'train' not in parts:
+            return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason='the initial data set has no training frames')
+        self.ctx.training = parts['train']
+        self.ctx.test = parts.get('test')
+        self.ctx.e0s = isolated_energies_of(self.inputs.initial_dataset)
+        return None
+
+    def trains_first_model(self) -> bool:
+        """Train the first model, unless the campaign starts from a stored one."""
+        return 'initial_model' not in self.inputs
+
+    def take_initial_model(self):
+        """Start from the given model: cycle 0 fits its density model and evaluates it; cycle 1 fine-tunes it."""
+        self.ctx.model = self.inputs.initial_model
 
     def _label_builder(self, structures: DatasetData, link_label: str, **kwargs):
         settings = self.ctx.settings
@@ -278,12 +319,21 @@ class ClusterCampaignWorkChain(WorkChain):
         if 'scan_code' in self.inputs:
             features = self._mace_job('features', self.ctx.training, {'mode': 'scan', 'write_features': True})
             evaluation = self._mace_job('evaluate', self.ctx.evaluation_set, {'mode': 'evaluate'})
-            return ToContext(features_job=features, evaluation_job=evaluation)
+            extra = {
+                f'test_job_{name}': self._mace_job(f'test_{name}', dataset, {'mode': 'evaluate'})
+                for name, dataset in sorted(self.inputs.get('test_sets', {}).items())
+            }
+            return ToContext(features_job=features, evaluation_job=evaluation, **extra)
         density_settings = orm.Dict(self.ctx.settings['density']['settings'])
         self.ctx.density, fit = fit_density_model.run_get_node(self.ctx.model, self.ctx.training, density_settings)
         results, self.ctx.evaluation = evaluate_model.run_get_node(self.ctx.model, self.ctx.evaluation_set)
         self.ctx.metrics = results['metrics']
         self.ctx.cycle_roles.update(density_fit=fit, evaluation=self.ctx.evaluation)
+        self.ctx.test_set_metrics = {}
+        for name, dataset in sorted(self.inputs.get('test_sets', {}).items()):
+            results, node = evaluate_model.run_get_node(self.ctx.model, dataset)
+            self.ctx.test_set_metrics[name] = results['metrics']
+            self.ctx.cycle_roles[f'test_{name}'] = node
         return None
 
     def record(self):
@@ -300,6 +350,14 @@ class ClusterCampaignWorkChain(WorkChain):
             self.ctx.evaluation = self.ctx.evaluation_job
             self.ctx.metrics = self.ctx.evaluation_job.outputs.metrics
             self.ctx.cycle_roles.update(features=self.ctx.features_job, density_fit=fit, evaluation=self.ctx.evaluation)
+            self.ctx.test_set_metrics = {}
+            for name in sorted(self.inputs.get('test_sets', {})):
+                job = self.ctx[f'test_job_{name}']
+                failed = self._inference_failed(job, f'test set {name}')
+                if failed:
+                    return failed
+                self.ctx.test_set_metrics[name] = job.outputs.metrics
+                self.ctx.cycle_roles[f'test_{name}'] = job
         self._record_cycle()
         return None
 
@@ -327,12 +385,18 @@ class ClusterCampaignWorkChain(WorkChain):
         return True
 
     def explore(self):
-        """Submit the MD walks of every target (pressures drawn uniformly in the configured range, seeded)."""
+        """Submit one MD job per target with all its walks (pressures drawn uniformly in the range, seeded).
+
+        The walks of a target share the model and the structure, so one job runs them one after the other and
+        pays the interpreter, imports and model load once (``MdBaseWorkChain`` with ``walks``); each walk keeps its
+        own trajectory, found again by the ``walk`` index in its attributes.
+        """
         settings = self.ctx.settings
         explore = settings['explore']
         rng = np.random.default_rng([settings['initial']['seed'], self.ctx.cycle])
-        self.ctx.walks, self.ctx.walk_records = [], []
-        for name, structure in sorted(self.inputs.targets.items()):
+        self.ctx.md_jobs, self.ctx.walk_records, self.ctx.walk_jobs = [], [], []
+        for job, (name, structure) in enumerate(sorted(self.inputs.targets.items())):
+            walks, records = [], []
             for walk in range(explore['walks']):
                 stage = {
                     'steps': self.ctx.walk_steps,
@@ -340,39 +404,55 @@ class ClusterCampaignWorkChain(WorkChain):
                     'pressure': float(rng.uniform(*explore['pressure_range'])),
                 }
                 seed = int(rng.integers(2**31))
-                builder = MdBaseWorkChain.get_builder_from_protocol(
-                    self.inputs.md_code,
-                    structure,
-                    self.ctx.model,
-                    protocol=explore['protocol'],
-                    overrides={**explore['overrides'], 'seed': seed, 'schedule': [stage]},
-                    engine=explore['engine'],
-                    options=settings['resources']['md']['options'] or None,
-                )
-                if settings['resources']['md'].get('gpus'):
-                    builder.md.device = orm.Str('cuda')
-                builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_explore_{name}_{walk}'
-                self.to_context(walks=append_(self.submit(builder)))
-                self.ctx.walk_records.append(
-                    {'target': name, 'walk': walk, 'pressure': stage['pressure'], 'seed': seed}
-                )
+                walks.append({'seed': seed, 'schedule': [stage]})
+                records.append({'target': name, 'walk': walk, 'pressure': stage['pressure'], 'seed': seed})
+            builder = MdBaseWorkChain.get_builder_from_protocol(
+                self.inputs.md_code,
+                structure,
+                self.ctx.model,
+                protocol=explore['protocol'],
+                overrides=explore['overrides'],
+                engine=explore['engine'],
+                options=settings['resources']['md']['options'] or None,
+                walks=walks,
+            )
+            if settings['resources']['md'].get('gpus'):
+                builder.md.device = orm.Str('cuda')
+            builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_explore_{name}'
+            self.to_context(md_jobs=append_(self.submit(builder)))
+            self.ctx.walk_records += records
+            self.ctx.walk_jobs += [job] * len(records)  # which job of md_jobs ran each walk
 
     def scan(self):
         """Score every atom of the walks' frames: here (calcfunction) or as a scan job on the scan code."""
-        done = [(node, record) for node, record in zip(self.ctx.walks, self.ctx.walk_records)]
-        done = [(node, record) for node, record in done if 'trajectory' in node.outputs]
+        done = [(walk_outputs(node, record), record) for node, record in self._walks()]
+        done = [(outputs, record) for outputs, record in done if 'trajectory' in outputs]
         if not done:
             return self.exit_codes.ERROR_EXPLORATION.format(cycle=self.ctx.cycle)
         walks = orm.Dict({f'walk_{i}': record for i, (_, record) in enumerate(done)})
-        trajectories = {f'walk_{i}': node.outputs.trajectory for i, (node, _) in enumerate(done)}
-        self.ctx.extract_settings = orm.Dict({**self.ctx.settings['extract'], 'cycle': self.ctx.cycle})
+        trajectories = {f'walk_{i}': outputs['trajectory'] for i, (outputs, _) in enumerate(done)}
+        extract = dict(self.ctx.settings['extract'])
+        self.ctx.references = {}
+        if extract.pop('reference_topology', True):  # blocks from each target's own bond graph
+            targets = sorted(self.inputs.targets.items())
+            self.ctx.references = {f'reference_{i}': structure for i, (_, structure) in enumerate(targets)}
+            extract['references'] = {name: f'reference_{i}' for i, (name, _) in enumerate(targets)}
+        self.ctx.extract_settings = orm.Dict({**extract, 'cycle': self.ctx.cycle})
         if 'scan_code' in self.inputs:
             self.ctx.scan_frames = scan_frames(walks, **trajectories)
             job = self._mace_job('scan', self.ctx.scan_frames, {'mode': 'scan'}, density=self.ctx.density)
             return ToContext(scan_job=job)
-        self.ctx.scan_outputs, self.ctx.cycle_roles['scan'] = scan_and_extract.run_get_node(
-            self.ctx.model, self.ctx.density, self.ctx.extract_settings, walks, **trajectories
-        )
+        try:  # per-frame failures are skipped and listed inside; this catches the step failing as a whole
+            self.ctx.scan_outputs, self.ctx.cycle_roles['scan'] = scan_and_extract.run_get_node(
+                self.ctx.model,
+                self.ctx.density,
+                self.ctx.extract_settings,
+                walks,
+                **trajectories,
+                **self.ctx.references,
+            )
+        except Exception as error:  # noqa: BLE001 -- a named exit code, never an Excepted campaign
+            return self.exit_codes.ERROR_INFERENCE.format(what='scan', cycle=self.ctx.cycle, reason=str(error))
         return None
 
     def inspect_scan(self):
@@ -382,7 +462,7 @@ class ClusterCampaignWorkChain(WorkChain):
             if failed:
                 return failed
             self.ctx.scan_outputs, cut = clusters_from_scan.run_get_node(
-                self.ctx.scan_frames, self.ctx.scan_job.outputs.scan, self.ctx.extract_settings
+                self.ctx.scan_frames, self.ctx.scan_job.outputs.scan, self.ctx.extract_settings, **self.ctx.references
             )
             self.ctx.cycle_roles.update(scan=self.ctx.scan_job, scan_clusters=cut)
         self.ctx.last_scan = self.ctx.scan_outputs['scan']
@@ -392,6 +472,9 @@ class ClusterCampaignWorkChain(WorkChain):
             f'cycle {self.ctx.cycle}: {scan["unknown_atoms"]} of {scan["atoms"]} atoms unknown '
             f'({scan["unknown_fraction"]:.4f}) in {scan["frames"]} frames; {scan["clusters"]} clusters to label'
         )
+        for skipped in scan.get('skipped_frames', []):  # one bad frame is reported and skipped, never fatal
+            self.report(f'cycle {self.ctx.cycle}: skipped {skipped["target"]} walk {skipped["walk"]} '
+                        f'frame {skipped["frame"]}: {skipped["reason"]}')  # fmt: skip
         return None
 
     def has_clusters(self) -> bool:

@@ -100,8 +100,8 @@ def campaign_inputs(
 
     :raises ValueError: naming the key, the target or the code and the fix.
     """
-    from aiida_mofal.calculations.mace_train import validate_hyperparameters
-    from aiida_mofal.md.protocol import load_md_settings
+    from aiida_mofal.md.protocol import SANE_TIMESTEP, load_md_settings
+    from aiida_mofal.mlp.training import validate_hyperparameters
     from aiida_mofal.protocols import load_protocol
     from aiida_mofal.uncertainty.gmm import DensityModel
 
@@ -125,7 +125,13 @@ def campaign_inputs(
     train = _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
     _checked('train', validate_hyperparameters, train['hyperparameters'])
     explore = settings['explore']
-    _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
+    md = _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
+    fastest = max(stage['timestep'] for stage in md['schedule'])
+    if fastest > SANE_TIMESTEP:
+        raise ValueError(
+            f'explore: a timestep of {fastest:g} fs; exploration MD of a MOF needs 0.5-2 fs (at most '
+            f'{SANE_TIMESTEP:g}; the timestep is in fs, not ps).'
+        )
     _checked('density.settings', DensityModel.validate_settings, settings['density']['settings'])
     if 'scan' in loaded:
         _checked('resources.scan.settings', _scan_job_settings, resources['scan']['settings'])
@@ -137,4 +143,93 @@ def campaign_inputs(
         'targets': {name: _target(name, value, label, data_dir) for name, value in targets.items()},
         **{f'{step}_code': code for step, code in loaded.items()},
     }
+    elements = sorted({kind.symbol for target in inputs['targets'].values() for kind in target.kinds})
+    inputs.update(_initial_nodes(settings['initial'], elements))
+    if settings['test_sets']:
+        inputs['test_sets'] = {name: _test_set(name, value) for name, value in settings['test_sets'].items()}
     return inputs
+
+
+def _test_set(name: str, value: int | str):
+    """Load or store one extra test set; it must carry energies and forces."""
+    import re
+
+    from aiida_mofal.data import DatasetData
+
+    if not re.fullmatch(r'[A-Za-z][A-Za-z0-9_]*', name):
+        raise ValueError(f'test_sets: {name!r} is not a valid name (letters, digits, _; a letter first).')
+    if isinstance(value, int) or str(value).isdigit():
+        dataset = _load(f'test_sets.{name}', int(value))
+        if not isinstance(dataset, DatasetData):
+            raise ValueError(f'test_sets.{name}: node {value} is a {type(dataset).__name__}, not a mofal.dataset.')
+    else:
+        if not Path(value).is_file():
+            raise ValueError(f'test_sets.{name}: {value} is neither a data set PK nor a file.')
+        dataset = _checked(f'test_sets.{name}', DatasetData.from_file, value).store()
+    if not {'energy', 'forces'} <= set(dataset.labels):
+        raise ValueError(f'test_sets.{name}: the configurations need energy and forces labels.')
+    return dataset
+
+
+def _initial_nodes(initial: Mapping, elements: list[str]) -> dict:
+    """Resolve ``initial.dataset`` / ``initial.model`` to stored nodes; refuse what cannot start a campaign.
+
+    A data set must carry energies and forces and the isolated-atom energies of every element of it and of the
+    targets (the later cluster labels are referenced to them). From an extxyz file, single-atom frames with
+    ``config_type=IsolatedAtom`` (MACE's convention) or ``initial.isolated_atom_energies`` give those.
+    """
+    from aiida_mofal.data import DatasetData, MaceModelData
+
+    nodes = {}
+    source = initial.get('dataset')
+    if source is not None:
+        if isinstance(source, int) or str(source).isdigit():
+            dataset = _load('initial.dataset', int(source))
+            if not isinstance(dataset, DatasetData):
+                raise ValueError(f'initial.dataset: node {source} is a {type(dataset).__name__}, not a mofal.dataset.')
+        else:
+            dataset = _dataset_from_file(Path(source), initial.get('isolated_atom_energies'))
+        missing = sorted({'energy', 'forces'} - set(dataset.labels))
+        if missing:
+            raise ValueError(f'initial.dataset: the configurations carry no {" or ".join(missing)} labels.')
+        lacking = sorted((set(elements) | set(dataset.elements)) - set(dataset.isolated_atom_energies))
+        if lacking:
+            raise ValueError(
+                f'initial.dataset: no isolated-atom energies for {", ".join(lacking)}; give IsolatedAtom frames in '
+                'the file or initial.isolated_atom_energies (eV, same level of theory as the labels).'
+            )
+        nodes['initial_dataset'] = dataset
+    if initial.get('model') is not None:
+        model = _load('initial.model', int(initial['model']))
+        if not isinstance(model, MaceModelData):
+            raise ValueError(f'initial.model: node {model.pk} is a {type(model).__name__}, not a mofal.mace_model.')
+        _checked('initial.model', lambda: model.require_elements(elements, what='the targets'))
+        nodes['initial_model'] = model
+    return nodes
+
+
+def _dataset_from_file(path: Path, energies: Mapping | None):
+    """Store an extxyz file as a data set; its ``IsolatedAtom`` frames become the isolated-atom energies."""
+    from aiida_mofal.data import DatasetData
+    from aiida_mofal.mlp.configurations import read_extxyz
+
+    if not path.is_file():
+        raise ValueError(f'initial.dataset: {path} is neither a data set PK nor a file.')
+    frames = _checked('initial.dataset', read_extxyz, str(path))
+    e0s = dict(energies or {})
+    kept = []
+    for atoms in frames:
+        if atoms.info.get('config_type') == 'IsolatedAtom' and len(atoms) == 1:
+            e0s.setdefault(atoms.get_chemical_symbols()[0], float(atoms.info['REF_energy']))
+        else:
+            kept.append(atoms)
+    return _checked('initial.dataset', lambda: DatasetData(kept, isolated_atom_energies=e0s)).store()
+
+
+def _load(section: str, pk: int) -> orm.Node:
+    from aiida.common.exceptions import NotExistent
+
+    try:
+        return orm.load_node(pk)
+    except NotExistent:
+        raise ValueError(f'{section}: there is no node with PK {pk} in this profile.') from None

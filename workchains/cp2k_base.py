@@ -8,6 +8,7 @@ from aiida import orm
 from aiida.engine import ProcessHandlerReport, process_handler
 from aiida.plugins import CalculationFactory
 
+from aiida_mofal.cp2k.outputs import abort_message
 from aiida_mofal.cp2k.recovery import with_more_scf_steps, with_robust_scf, with_wavefunction_restart
 
 from .restart import RestartWorkChain
@@ -28,6 +29,9 @@ class Cp2kBaseWorkChain(RestartWorkChain):
     * ``handle_out_of_walltime`` (400): CP2K stopped at its own ``WALLTIME``: continue from the wavefunction.
     * ``handle_no_output`` (210, 303): a crash or kill with no complete output: retry once unchanged, then give
       up (``ERROR_CRASHED``) with the last lines CP2K wrote.
+    * ``handle_cp2k_abort`` (304): CP2K stopped itself (``CPABORT``/``CPASSERT``: an input it cannot run, a
+      missing basis, ...). Rerunning the same input gives the same abort, so stop at once with CP2K's own message
+      (``ERROR_CP2K_ABORTED``) rather than "unhandled failure".
     """
 
     _process_class = Cp2kCalculation
@@ -43,6 +47,7 @@ class Cp2kBaseWorkChain(RestartWorkChain):
             310, 'ERROR_SCF_UNRECOVERABLE', message='The SCF did not converge, also with the robust SCF settings.'
         )
         spec.exit_code(311, 'ERROR_CRASHED', message='CP2K crashed twice without a complete output: {message}')
+        spec.exit_code(312, 'ERROR_CP2K_ABORTED', message='CP2K aborted (its own check failed): {message}')
 
     def setup(self):
         """Copy the exposed inputs and make sure our parser reads the output."""
@@ -101,6 +106,13 @@ class Cp2kBaseWorkChain(RestartWorkChain):
         self.report(f'{node.process_label}<{node.pk}> crashed again; last output: {tail}')
         return ProcessHandlerReport(True, self.exit_codes.ERROR_CRASHED.format(message=tail))
 
+    @process_handler(priority=250, exit_codes=[Cp2kCalculation.exit_codes.ERROR_OUTPUT_CONTAINS_ABORT])
+    def handle_cp2k_abort(self, node):
+        """Report CP2K's abort (304) with its own message and stop: the same input aborts the same way."""
+        message = _abort_message(node)
+        self.report(f'{node.process_label}<{node.pk}> was aborted by CP2K: {message}')
+        return ProcessHandlerReport(True, self.exit_codes.ERROR_CP2K_ABORTED.format(message=message))
+
     def results(self):
         """Attach the last calculation's outputs, including the labels."""
         exit_code = super().results()
@@ -108,6 +120,19 @@ class Cp2kBaseWorkChain(RestartWorkChain):
         if 'labels' in node.outputs and 'labels' not in self.node.outputs:
             self.out('labels', node.outputs.labels)
         return exit_code
+
+
+def _abort_message(node: orm.CalcJobNode) -> str:
+    """Return the message of CP2K's abort banner, else the messages the parser kept, else the last lines."""
+    if 'retrieved' in node.outputs and 'aiida.out' in node.outputs.retrieved.base.repository.list_object_names():
+        message = abort_message(node.outputs.retrieved.base.repository.get_object_content('aiida.out'))
+        if message:
+            return message
+    if 'output_parameters' in node.outputs:
+        messages = [str(m) for m in node.outputs.output_parameters.get_dict().get('messages') or [] if str(m).strip()]
+        if messages:
+            return ' | '.join(messages)
+    return _last_lines(node)
 
 
 def _last_lines(node: orm.CalcJobNode, count: int = 5) -> str:

@@ -28,13 +28,21 @@ FREE_FORM = ('cp2k', 'basis_set', 'calculation.options')
 
 
 def label_settings(protocol: str | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
-    """Return the resolved labelling protocol (``xtb``, ``fast``, ``moderate``, ``precise``) with checked overrides."""
-    return load_protocol('label', protocol, overrides, free_form=FREE_FORM)
+    """Return the resolved labelling protocol (``xtb``, ``fast``, ``moderate``, ``precise``) with checked overrides.
+
+    Every value that reaches CP2K's input is checked too (:func:`~aiida_mofal.cp2k.checks.check_label_settings`):
+    known names, one-line strings, finite numbers in range.
+    """
+    from aiida_mofal.cp2k.checks import check_label_settings
+
+    settings = load_protocol('label', protocol, overrides, free_form=FREE_FORM)
+    check_label_settings(settings)
+    return settings
 
 
 def data_dir_for(code: orm.AbstractCode | None):
     """CP2K's data directory when the code runs on this machine (then basis sets can be checked before submission)."""
-    from aiida_mofal.environment import cp2k_data_dir
+    from aiida_mofal.cp2k.executable import cp2k_data_dir
 
     try:
         local = code is not None and code.computer.transport_type == 'core.local'
@@ -86,6 +94,13 @@ def validate_inputs(inputs: Mapping, _) -> str | None:
         if error:
             return f'options: {error}'
     data_dir = data_dir_for(inputs.get('code'))
+    if data_dir is not None:  # the data files named must exist where CP2K runs (checked when it is this machine)
+        from aiida_mofal.cp2k.checks import check_label_settings
+
+        try:
+            check_label_settings(settings, data_dir)
+        except ValueError as error:
+            return f'settings: {error}'
     for name, atoms in _frames(inputs):
         try:
             check_labelling_input(atoms, settings, name, data_dir)

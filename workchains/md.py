@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiida import orm
-from aiida.common import AttributeDict, LinkType
-from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
+from aiida.common import LinkType
+from aiida.engine import ProcessHandlerReport, process_handler
 
 from aiida_mofal.calculations.md import ENGINES, MdCalculation, check_md_inputs, walks_of
 from aiida_mofal.calculations.md_segments import join_trajectories
@@ -16,13 +16,15 @@ from aiida_mofal.data.mace_model import MaceModelData
 from aiida_mofal.data.trajectory import MdTrajectoryData
 from aiida_mofal.md.protocol import load_md_settings, remaining_settings
 
-__all__ = ('MdBaseWorkChain',)
+from .restart import RestartWorkChain
+
+__all__ = ('MdBaseWorkChain', 'walk_finished_ok', 'walk_outputs')
 
 WALK_OUTPUTS = ('trajectory', 'structure', 'integrity', 'restart', 'charges')
 UNRECOVERABLE = {'nan': 'ERROR_NAN_IN_MODEL', 'broken_bonds': 'ERROR_BROKEN_BONDS'}
 
 
-class MdBaseWorkChain(BaseRestartWorkChain):
+class MdBaseWorkChain(RestartWorkChain):
     """Run the walks of an ``MdCalculation`` to the end of their protocols, continuing each walk that can be fixed.
 
     One job runs every unfinished walk; after it, each walk is continued on its own (a finished walk is never run
@@ -45,12 +47,12 @@ class MdBaseWorkChain(BaseRestartWorkChain):
     """
 
     _process_class = MdCalculation
+    _inputs_namespace = 'md'
 
     @classmethod
     def define(cls, spec):
-        """Define the process specification."""
+        """Define the process specification (the inputs of ``MdCalculation`` under ``md``)."""
         super().define(spec)
-        spec.expose_inputs(MdCalculation, namespace='md')
         spec.input(
             'max_halvings',
             valid_type=orm.Int,
@@ -71,7 +73,6 @@ class MdBaseWorkChain(BaseRestartWorkChain):
         spec.output('restart', valid_type=orm.SinglefileData, required=False, help='The last good state.')
         spec.output('charges', valid_type=orm.ArrayData, required=False, help='ReaxFF: QEq charges per frame.')
         spec.output_namespace('walks', dynamic=True, help='Several walks: the outputs above per walk.')
-        spec.outline(cls.setup, while_(cls.should_run_process)(cls.run_process, cls.inspect_process), cls.results)
         spec.exit_code(
             310, 'ERROR_BLOWUP_UNRECOVERABLE', message='walk(s) {walks} still blew up after {count} halvings.'
         )
@@ -139,9 +140,8 @@ class MdBaseWorkChain(BaseRestartWorkChain):
             builder.md.walks = namespace
 
     def setup(self):
-        """Copy the exposed inputs and set up the state of every walk."""
+        """Copy the exposed inputs (``RestartWorkChain.setup``) and set up the state of every walk."""
         super().setup()
-        self.ctx.inputs = AttributeDict(self.exposed_inputs(MdCalculation, 'md'))
         walks = walks_of(self.ctx.inputs)
         originals = {walk['name']: (self.ctx.inputs.walks[walk['name']] if walk['name'] else self.ctx.inputs)
                      for walk in walks}  # fmt: skip
@@ -300,3 +300,28 @@ class MdBaseWorkChain(BaseRestartWorkChain):
         """Return the exit code of walks given up after blow-ups (subclasses add their own failures)."""
         walks = ', '.join(str(walk['index']) for walk in failed)
         return self.exit_codes.ERROR_BLOWUP_UNRECOVERABLE.format(walks=walks, count=self.inputs.max_halvings.value)
+
+
+def walk_outputs(node: orm.ProcessNode, record: Mapping) -> Mapping:
+    """Return the outputs of walk ``record['walk']`` of an MD work chain or job ``node`` (empty: it gave none).
+
+    A job of several walks has them under ``walks``; the walk is found by the ``walk`` index its trajectory
+    records, never by its link label. A job of one walk has them at the top.
+    """
+    if 'walks' not in node.outputs:
+        return node.outputs
+    for outputs in node.outputs.walks.values():
+        if 'trajectory' in outputs and outputs['trajectory'].base.attributes.get('walk', None) == record['walk']:
+            return outputs
+    return {}
+
+
+def walk_finished_ok(node: orm.ProcessNode, record: Mapping) -> bool:
+    """Whether walk ``record['walk']`` of MD work chain ``node`` ran to its end (a failed one may hold such walks)."""
+    if node.is_finished_ok:
+        return True
+    outputs = walk_outputs(node, record)
+    if 'trajectory' not in outputs:
+        return False
+    failed = 'integrity' in outputs and outputs['integrity'].get_dict().get('failed', False)
+    return outputs['trajectory'].base.attributes.get('status', None) == 'finished' and not failed

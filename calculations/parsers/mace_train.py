@@ -64,7 +64,11 @@ class MaceTrainParser(ScriptParser):
         with tempfile.TemporaryDirectory() as directory:
             path = Path(directory) / MaceModelData.FILENAME
             path.write_bytes(content)
-            self.out('model', MaceModelData(path, hyperparameters=provenance))
+            try:  # trusted: the file is the one this job's own mace_run_train wrote; converted to weights here
+                model = MaceModelData(path, hyperparameters=provenance, trusted=True)
+            except ValueError as error:
+                return self.exit_codes.ERROR_MISSING_OUTPUT.format(what=f'a loadable model file ({error})')
+            self.out('model', model)
         compiled = self.read(model_file_name(stage_two, compiled=True), mode='rb')
         if compiled is not None:
             self.out('compiled_model', orm.SinglefileData(io.BytesIO(compiled), filename='compiled.model'))

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 from aiida import orm
-from aiida.parsers import Parser
 
 from aiida_mofal.calculations.md import MdCalculation, walk_attributes, walks_of
 from aiida_mofal.data.trajectory import MdTrajectoryData
 from aiida_mofal.md import mliap
+
+from ..script import ScriptParser
 
 __all__ = ['SEVERITY', 'MdParser']
 
@@ -34,7 +35,7 @@ SEVERITY = {
 """Walk status → exit code, most severe first: the job reports the first that any of its walks has."""
 
 
-class MdParser(Parser):
+class MdParser(ScriptParser):
     """Turn the files of ``md_run.py`` (or of a ``lammps-mliap`` run) into one set of outputs per walk."""
 
     def parse(self, **kwargs):
@@ -45,7 +46,7 @@ class MdParser(Parser):
             return self._parse_mliap(temporary, walks[0])
         names = self.retrieved.base.repository.list_object_names()
         if MdCalculation.RESULT not in names:
-            return self.exit_codes.ERROR_NO_RESULT.format(reason=self._stderr_tail())
+            return self.exit_codes.ERROR_NO_RESULT.format(reason=self.stderr_tail())
         result = json.loads(self.retrieved.base.repository.get_object_content(MdCalculation.RESULT))
         if result['status'] == 'error':
             lines = [line for line in result.get('message', '').splitlines() if line.strip()]
@@ -122,17 +123,9 @@ class MdParser(Parser):
             result.update(status='broken_bonds', message=record['failure_reason'])
         return {'trajectory': trajectory, 'structure': trajectory.get_structure(-1), 'integrity': orm.Dict(record)}
 
-    def _stderr_tail(self) -> str:
-        names = self.retrieved.base.repository.list_object_names()
-        if MdCalculation.STDERR not in names:
-            return 'no output and no error message'
-        content = self.retrieved.base.repository.get_object_content(MdCalculation.STDERR)
-        lines = [line for line in content.splitlines() if line.strip()]
-        return lines[-1] if lines else 'no output and no error message'
-
     def _parse_mliap(self, temporary: Path, walk: dict):
         if not (temporary / mliap.DUMP_FILE).is_file():
-            return self.exit_codes.ERROR_NO_RESULT.format(reason=self._stderr_tail())
+            return self.exit_codes.ERROR_NO_RESULT.format(reason=self.stderr_tail())
         atoms = walk['structure'].get_ase()
         frames, thermo = mliap.read_output(temporary, walk['settings'], atoms.cell.array)
         trajectory = MdTrajectoryData(

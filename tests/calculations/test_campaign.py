@@ -44,7 +44,7 @@ def job_arrays(model, frames, density=None) -> orm.ArrayData:
 
 
 def test_scan_and_density_fit_give_the_same_answers_on_both_routes(aiida_profile, tiny_mace_model_file):
-    model = MaceModelData(tiny_mace_model_file).store()
+    model = MaceModelData(tiny_mace_model_file, trusted=True).store()
     training = labelled([water_box(seed=i) for i in range(4)]).store()
     settings = orm.Dict({'max_components': 2})
 

@@ -38,7 +38,7 @@ def _water_frames(seed=0):
 
 @pytest.fixture
 def model_and_data(aiida_profile, tiny_mace_model_file):
-    model = MaceModelData(tiny_mace_model_file).store()
+    model = MaceModelData(tiny_mace_model_file, trusted=True).store()
     dataset = DatasetData(_water_frames()).store()
     return model, dataset
 

@@ -53,7 +53,7 @@ def test_dry_run_writes_the_arguments_the_wrapper_and_the_sets(
     builder.code = python_code
     builder.train, builder.validation = train, validation
     builder.hyperparameters = orm.Dict({'max_num_epochs': 3, 'start_swa': 2})
-    builder.parent_model = MaceModelData(tiny_mace_model_file)
+    builder.parent_model = MaceModelData(tiny_mace_model_file, trusted=True)
     builder.seed = orm.Int(9)
     builder.metadata.options.max_wallclock_seconds = 1000
     builder.metadata.dry_run = True

@@ -26,7 +26,7 @@ OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max
 
 @pytest.fixture(scope='module')
 def cu_model(aiida_profile):
-    return MaceModelData(MODEL).store()
+    return MaceModelData(MODEL, trusted=True).store()
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_check_md_inputs_refuses_bad_inputs(cu_model, cu_structure, tiny_mace_mo
     with pytest.raises(ValueError, match='unknown MD engine'):
         check_md_inputs(cu_structure, cu_model, settings, 'gromacs')
     with pytest.raises(ValueError, match='contains Cu'):
-        check_md_inputs(cu_structure, MaceModelData(tiny_mace_model_file), settings, 'ase')
+        check_md_inputs(cu_structure, MaceModelData(tiny_mace_model_file, trusted=True), settings, 'ase')
     flat = cu_structure.clone()
     flat.pbc = (True, True, False)
     with pytest.raises(ValueError, match='periodic cells only'):

@@ -72,3 +72,14 @@ def test_a_frame_whose_chemistry_broke_is_skipped_and_reported():
     (skipped,) = summary['skipped_frames']
     assert skipped['frame'] == 0 and 'hydrogen atoms without exactly one covalent bond' in skipped['reason']
     assert summary['unknown_atoms'] == 2 and [c.info['frame'] for c in clusters] == [1]
+
+
+def test_reference_topology_keeps_the_clusters_of_the_target():
+    from tests.structures.test_blocks import _compressed_linker_frame
+
+    reference, frame, carboxylate = _compressed_linker_frame()
+    walks, frames = [{'target': 'uio', 'walk': 0}], [[frame]]
+    scores = [[_scores(frame, {carboxylate: 3.0})]]
+    _, (recomputed,) = scan_walks(walks, frames, scores, SETTINGS, 1)
+    _, (mapped,) = scan_walks(walks, frames, scores, SETTINGS, 1, references={'uio': reference})
+    assert len(recomputed) == 250 and len(mapped) == 186

@@ -88,3 +88,12 @@ def test_a_structure_argument_goes_to_the_default_subcommand():
     assert runner.invoke(group, ['123', '--x', '1']).exit_code == 0
     assert runner.invoke(group, ['run', 'fit', '--x', '2']).exit_code == 0  # a structure named like a command
     assert seen == [('fit', 'a.csv'), ('run', '123', '1'), ('run', 'fit', '2')]
+
+
+def test_set_pairs_go_to_the_methods_that_have_the_key():
+    from aiida_mofal.cli.cmd_eos import _method_settings
+
+    settings = _method_settings(('strain.temperature=10', 'temperature=100', 'ev.points=7'), ('ev', 'strain', 'pv'))
+    assert settings == {'ev': {'points': 7}, 'strain': {'temperature': 10}, 'pv': {'temperature': 100}}
+    with pytest.raises(click.BadParameter, match='no setting'):
+        _method_settings(('pressures=[1,2]',), ('ev',))

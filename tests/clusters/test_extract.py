@@ -127,9 +127,8 @@ def test_vacuum_and_extxyz_round_trip(tmp_path):
 
 
 @pytest.mark.slow
-def test_s_sup_clusters():
-    atoms = build_uio66(4, linker=0.2, hf=0.2, brick=0.1, seed=1)
-    graph = bond_graph(atoms)
+def test_s_sup_clusters(s_sup):
+    atoms, graph = s_sup.atoms, s_sup.graph  # the session's S_sup (seed 0), shared with tests/structures
     blocks = find_blocks(atoms, graph)
     rng = np.random.default_rng(1)
     clusters = extract_clusters(atoms, rng.choice(len(atoms), 60, replace=False), blocks=blocks, max_clusters=20)

@@ -8,7 +8,7 @@ from aiida_mofal.data import MaceModelData
 
 
 def test_model_node_records_facts_and_predicts(aiida_profile, tiny_mace_model_file):
-    node = MaceModelData(tiny_mace_model_file, hyperparameters={'r_max': 4.5}).store()
+    node = MaceModelData(tiny_mace_model_file, hyperparameters={'r_max': 4.5}, trusted=True).store()
     assert node.elements == ['H', 'O']
     assert node.r_max == pytest.approx(4.5)
     assert node.num_channels == 8
@@ -37,6 +37,6 @@ def test_model_node_refuses_what_is_not_a_mace_model(tmp_path):
     path = tmp_path / 'not-a-model.pt'
     torch.save({'weights': torch.zeros(3)}, path)
     with pytest.raises(ValueError, match='not a MACE model'):
-        MaceModelData(path)
+        MaceModelData(path, trusted=True)
     with pytest.raises(FileNotFoundError, match='does not exist'):
         MaceModelData(tmp_path / 'missing.model')

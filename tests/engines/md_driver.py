@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from aiida_mofal.calculations.md import ship_driver
-from aiida_mofal.environment import lammps_environment
+from aiida_mofal.environment.engines import lammps_environment
 from aiida_mofal.md import job
 from aiida_mofal.md.protocol import validate_md_settings
 from aiida_mofal.md.reaxff import CONTROL_FILENAME, FORCE_FIELD_FILENAME, validate_reaxff_parameters

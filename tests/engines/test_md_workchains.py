@@ -31,8 +31,8 @@ def test_two_walks_in_one_job_and_only_the_blown_up_one_continues(aiida_profile,
     walks = [{'timestep': 2.0, 'seed': 1, 'schedule': [{'steps': 10, 'temperature': 300.0}]},
              {'timestep': 40.0, 'seed': 2, 'schedule': [{'steps': 20, 'temperature': 300.0}]}]  # fmt: skip
     builder = MdBaseWorkChain.get_builder_from_protocol(
-        mofal_codes['python-mace'], orm.StructureData(ase=atoms), MaceModelData(MODEL), overrides=overrides,
-        engine='ase', options=OPTIONS, walks=walks,
+        mofal_codes['python-mace'], orm.StructureData(ase=atoms), MaceModelData(MODEL, trusted=True),
+        overrides=overrides, engine='ase', options=OPTIONS, walks=walks,
     )  # fmt: skip
     results, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)

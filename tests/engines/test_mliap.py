@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from aiida_mofal.environment import lammps_environment
+from aiida_mofal.environment.engines import lammps_environment
 from aiida_mofal.md.lammps import lammps_data
 from aiida_mofal.md.mliap import mliap_input, read_output
 from aiida_mofal.md.protocol import validate_md_settings

@@ -79,3 +79,45 @@ def test_block_adjacency_in_uio66():
     for k in range(b.n_blocks):
         n = len(b.neighbours(k))
         assert n == (12 if b.has_metal[k] else 2)
+
+
+def _compressed_linker_frame():
+    """UiO-66 with one carboxylate C–C(aryl) bond squeezed from 1.49 to ~1.36 Å, rattled, shifted and re-wrapped."""
+    from ase.neighborlist import neighbor_list
+
+    from aiida_mofal.structures.uio66 import uio66_unit_cell
+
+    reference = uio66_unit_cell()
+    i, j, d = neighbor_list('ijd', reference, 1.6)
+    carboxylate = next(
+        int(a) for a, b, length in zip(i, j, d) if reference.numbers[a] == 6 and reference.numbers[b] == 8
+    )
+    ring = next(int(b) for a, b, length in zip(i, j, d) if a == carboxylate and reference.numbers[b] == 6)
+    frame = reference.copy()
+    vector = frame.get_distance(ring, carboxylate, mic=True, vector=True)
+    frame.positions[carboxylate] -= 0.13 * vector / np.linalg.norm(vector)
+    frame.rattle(0.02, seed=3)
+    frame.positions += [5.0, 5.0, 5.0]
+    frame.wrap()  # bonds across the cell boundary change their images
+    return reference, frame, carboxylate
+
+
+def test_blocks_of_the_reference_topology_survive_a_compressed_bond():
+    from aiida_mofal.clusters.extract import extract_clusters
+    from aiida_mofal.structures.blocks import map_blocks
+
+    reference, frame, carboxylate = _compressed_linker_frame()
+    reference_blocks = find_blocks(reference)
+    recomputed = find_blocks(frame)
+    assert recomputed.n_blocks == reference_blocks.n_blocks - 1  # the squeezed linker merged into its brick
+    mapped = map_blocks(reference_blocks, frame)
+    assert mapped.n_blocks == reference_blocks.n_blocks and np.array_equal(mapped.labels, reference_blocks.labels)
+    assert mapped.graph.distance.max() < 2.5  # every bond at its frame image
+    # the cluster around the squeezed atom is the reference's: brick + its ligands, not brick + merged linker
+    (expected,) = extract_clusters(reference, [carboxylate])
+    (cluster,) = extract_clusters(frame, [carboxylate], blocks=mapped)
+    (merged,) = extract_clusters(frame, [carboxylate])
+    assert len(cluster) == len(expected) == 186 and len(merged) == 250
+    assert cluster.info['charge'] == expected.info['charge']
+    with pytest.raises(ValueError, match='frame has 455 atoms'):
+        map_blocks(reference_blocks, frame[1:])

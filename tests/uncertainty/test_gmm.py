@@ -26,8 +26,10 @@ def test_bic_picks_the_number_of_clusters_and_numpy_scoring_equals_sklearn():
     density = DensityModel.fit(features, symbols, max_components=6, seed=0)
     assert density.n_components == {'C': 3, 'H': 1}
     assert min(density.elements['C'].bic, key=density.elements['C'].bic.get) == 3
-    # our numpy log-likelihood is sklearn's score_samples of the same fit
-    reference = GaussianMixture(3, covariance_type='full', reg_covar=1e-6, random_state=0, max_iter=500)
+    # our numpy log-likelihood is sklearn's score_samples of the same fit (2-D: no PCA; reg_covar is relative)
+    reg = density.elements['C'].reg_covar
+    assert reg == pytest.approx(1e-2 * np.var(features[symbols == 'C'], axis=0).mean())
+    reference = GaussianMixture(3, covariance_type='full', reg_covar=reg, random_state=0, max_iter=500)
     reference.fit(features[symbols == 'C'])
     probe = np.random.default_rng(1).normal(4.0, 4.0, size=(50, 2))
     np.testing.assert_allclose(
@@ -88,6 +90,58 @@ def test_bad_settings_and_features_are_refused():
     density = DensityModel.fit(features, symbols, max_components=1)
     with pytest.raises(ValueError, match='N × 2 features'):
         density.log_likelihood(np.zeros((3, 5)), ['C'] * 3)
+
+
+def _separated(dimension, per_cluster, seed, mixing=None):
+    """Three separated clusters in ``dimension``-D, each an 8-D latent Gaussian mapped linearly, plus noise."""
+    rng = np.random.default_rng(seed)
+    if mixing is None:
+        base = np.random.default_rng(100 + dimension)
+        mixing = [(base.normal(0, 1, (8, dimension)), base.normal(0, 6, dimension)) for _ in range(3)]
+    parts = [
+        rng.normal(size=(per_cluster, 8)) @ m + c + rng.normal(0, 0.14, (per_cluster, dimension)) for m, c in mixing
+    ]
+    return np.concatenate(parts), mixing
+
+
+def test_pca_by_default_lets_bic_resolve_separated_clusters_in_64_dimensions():
+    features, mixing = _separated(64, 200, seed=0)
+    symbols = ['C'] * len(features)
+    groups = np.arange(len(features)) // 20  # 30 "configurations"
+    raw = DensityModel.fit(features, symbols, groups=groups, max_components=3, pca_components=None, reg_covar=1e-6)
+    assert raw.elements['C'].dimension == 64  # 2,144 parameters per component: the mixture memorises its atoms
+    assert raw.calibration['C']['flagged_fraction'] > 0.1 and raw.calibrated is False
+    density = DensityModel.fit(features, symbols, groups=groups, max_components=3)
+    element = density.elements['C']
+    assert element.dimension == 16 and element.n_components == 3
+    assert min(element.bic, key=element.bic.get) == 3 and len(element.bic) == 3
+    assert element.pca_explained_variance > 0.95
+    # the calibration check held out whole configurations and stays within 3x the nominal 1 %
+    check = density.calibration['C']
+    assert check['held_out_by'] == 'configuration' and check['held_out_atoms'] == 6 * 20
+    assert check['flagged_fraction'] <= 0.03 and check['calibrated'] and density.calibrated
+    # fresh atoms of the same distribution are flagged near the nominal rate
+    fresh, _ = _separated(64, 1000, seed=1, mixing=mixing)
+    assert density.is_unknown(fresh, ['C'] * len(fresh)).mean() <= 0.03
+    header = density.header()
+    assert header['calibration']['C'] == check and header['pca'] == {'C': 16}
+    loaded = DensityModel.from_bytes(density.to_bytes())
+    assert loaded.calibration == density.calibration and loaded.elements['C'].reg_covar == element.reg_covar
+
+
+def test_calibration_flags_an_over_fitted_model_and_can_be_switched_off():
+    features, _ = _separated(32, 40, seed=2)  # 120 points in 32-D: full covariances memorise them
+    symbols = ['C'] * len(features)
+    overfit = DensityModel.fit(features, symbols, max_components=2, pca_components=None, reg_covar=1e-9)
+    check = overfit.calibration['C']
+    assert check['held_out_by'] == 'atom'  # no groups given
+    assert check['flagged_fraction'] > 0.03 and check['calibrated'] is False and overfit.calibrated is False
+    unchecked = DensityModel.fit(features, symbols, max_components=2, calibration_fraction=0.0)
+    assert unchecked.calibration == {'C': None} and unchecked.calibrated is None
+    with pytest.raises(ValueError, match='calibration_fraction'):
+        DensityModel.fit(features, symbols, calibration_fraction=0.9)
+    with pytest.raises(ValueError, match='groups must hold one value per atom'):
+        DensityModel.fit(features, symbols, groups=[0, 1])
 
 
 def _formate_atoms(atoms):

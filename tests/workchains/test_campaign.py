@@ -18,6 +18,7 @@ from ase.build import molecule
 from aiida_mofal.calculations.density import fit_density_model
 from aiida_mofal.data import DatasetData, MaceModelData
 from aiida_mofal.workchains.campaign import ClusterCampaignWorkChain
+from aiida_mofal.workchains.md import walk_finished_ok, walk_outputs
 from tests.structure_files import DATA
 
 CIF = DATA / 'ZnIm2-sod_Lewis2009.cif'
@@ -59,15 +60,23 @@ def finished(outputs=None, exit_status=0, message=None):
     return node
 
 
-def trajectory(frames):
+def trajectory(frames, walk=None, status='finished'):
     trajectory_class = DataFactory('mofal.trajectory')
     arrays = {'positions': np.array([a.positions for a in frames]), 'cells': np.array([a.cell[:] for a in frames])}
-    return trajectory_class(arrays, numbers=frames[0].numbers, engine='test')
+    attributes = {'walk': walk, 'status': status} if walk is not None else None
+    return trajectory_class(arrays, numbers=frames[0].numbers, engine='test', extra_attributes=attributes)
+
+
+def explored(process, jobs, records):
+    """Set the cycle's MD jobs and walk records as ``explore`` leaves them (``jobs``: job of each record)."""
+    process.ctx.md_jobs = list(dict.fromkeys(jobs))
+    process.ctx.walk_jobs = [process.ctx.md_jobs.index(job) for job in jobs]
+    process.ctx.walk_records = records
 
 
 @pytest.fixture
 def water_inputs(mofal_codes, tiny_mace_model_file):
-    model = MaceModelData(tiny_mace_model_file).store()
+    model = MaceModelData(tiny_mace_model_file, trusted=True).store()
     return {'model': model, 'training': labelled([water_box(seed=i) for i in range(4)]).store()}
 
 
@@ -161,13 +170,16 @@ def test_explore_draws_seeded_walks_with_the_md_options(mofal_codes, water_input
     records = process.ctx.walk_records
     assert [(r['target'], r['walk']) for r in records] == [('water', 0), ('water', 1), ('water', 2)]
     assert len({r['seed'] for r in records}) == 3 and all(-1.0 <= r['pressure'] <= 2.0 for r in records)
-    assert len(process.ctx.walks) == 3
-    for builder, record in zip(submitted, records):
-        settings = builder.md.settings.get_dict()
+    (builder,) = submitted  # one job for the target's three walks
+    assert process.ctx.walk_jobs == [0, 0, 0] and builder.md.metadata.options['max_wallclock_seconds'] == 900
+    assert builder.metadata.call_link_label == 'cycle_2_explore_water'
+    for record in records:
+        walk = builder.md.walks[f'walk_{record["walk"]}']
+        settings = walk['settings'].get_dict()
         (stage,) = settings['schedule']  # normalised by the MD protocol: holds are [start, end] ramps
         assert stage['steps'] == 20 and stage['temperature'] == [300.0, 300.0]
         assert stage['pressure'] == [record['pressure']] * 2
-        assert settings['seed'] == record['seed'] and builder.md.metadata.options['max_wallclock_seconds'] == 900
+        assert settings['seed'] == record['seed'] and walk['index'].value == record['walk']
     again = campaign(mofal_codes, overrides)
     again.ctx.model, again.ctx.cycle = water_inputs['model'], 2
     capture_submissions(again, monkeypatch)
@@ -182,6 +194,16 @@ def test_labels_get_the_cp2k_options_of_the_resources(mofal_codes):
     assert builder.metadata.call_link_label == 'initial_label' and builder.settings['protocol'] == 'xtb'
 
 
+def test_a_failed_md_job_keeps_its_finished_walks(aiida_profile):
+    """Walks are told apart by the index their trajectories record; a job's failure is not every walk's."""
+    frames = [water_box(seed=1), water_box(seed=2)]
+    outputs = {'walks__x__trajectory': trajectory(frames, 0), 'walks__y__trajectory': trajectory(frames, 1, 'blowup')}
+    job = finished(outputs, exit_status=310)
+    walks = [{'target': 'water', 'walk': index} for index in range(3)]
+    assert [walk_outputs(job, walk).get('trajectory') is not None for walk in walks] == [True, True, False]
+    assert [walk_finished_ok(job, walk) for walk in walks] == [True, False, False]
+
+
 def test_small_system_path_fits_evaluates_scans_and_records_in_process(mofal_codes, water_inputs):
     process = campaign(mofal_codes, {'density': {'settings': {'max_components': 2}}})
     process.ctx.model, process.ctx.training = water_inputs['model'], water_inputs['training']
@@ -192,12 +214,12 @@ def test_small_system_path_fits_evaluates_scans_and_records_in_process(mofal_cod
     assert set(first['processes']) == {'density_fit', 'evaluation', 'label', 'train'}
     assert first['evaluation'] == first['processes']['evaluation'] and first['wall_seconds'] >= 0
     assert orm.load_node(first['processes']['density_fit']).process_label == 'fit_density_model'
+    assert first['delta_e_std_ev_per_atom'] > 0  # several evaluated structures: a spread, not 0 by construction
 
     process.ctx.cycle, process.ctx.cycle_roles = 1, {}
     frames = [water_box(shift=0.9, seed=5), water_box(seed=6)]  # the first is squeezed: unknown atoms
     ok, broken = finished({'trajectory': trajectory(frames)}), finished(exit_status=402)
-    process.ctx.walks = [ok, broken]
-    process.ctx.walk_records = [{'target': 'water', 'walk': 0}, {'target': 'water', 'walk': 1}]
+    explored(process, [ok, broken], [{'target': 'water', 'walk': 0}, {'target': 'water', 'walk': 1}])
     assert process.scan() is None and process.inspect_scan() is None
     scan = process.ctx.last_scan.get_dict()
     assert scan['per_walk'] == [{'target': 'water', 'walk': 0, 'frames': 2, 'unknown_atoms': scan['unknown_atoms']}]
@@ -208,6 +230,8 @@ def test_small_system_path_fits_evaluates_scans_and_records_in_process(mofal_cod
     second = process.ctx.last_record
     assert second['evaluation'] == first['evaluation'] and second['failures'] == 1
     assert second['frames_scanned'] == 2 and set(second['processes']) == {'scan'}
+    scan_inputs = orm.load_node(second['processes']['scan']).base.links.get_incoming().all_link_labels()
+    assert 'reference_0' in scan_inputs  # clusters cut with the target's own topology (extract.reference_topology)
     assert [w['finished_ok'] for w in second['walks']] == [True, False]
 
 
@@ -220,11 +244,10 @@ def test_large_system_path_submits_scan_jobs_and_stops_on_their_failure(mofal_co
     )
     submitted = capture_submissions(process, monkeypatch)
     frames = [water_box(seed=1), water_box(seed=2), water_box(seed=3)]
-    process.ctx.walks = [
-        finished({'trajectory': trajectory(frames[:2])}),
-        finished({'trajectory': trajectory(frames[2:])}),
-    ]
-    process.ctx.walk_records = [{'target': 'water', 'walk': 1}, {'target': 'water', 'walk': 0}]
+    # one job of two walks: each walk is found by the index its trajectory records, not by its link label
+    two = {'walks__a__trajectory': trajectory(frames[:2], 1), 'walks__b__trajectory': trajectory(frames[2:], 0)}
+    job = finished(two)
+    explored(process, [job, job], [{'target': 'water', 'walk': 1}, {'target': 'water', 'walk': 0}])
     process.scan()
     (job,) = submitted
     assert (
@@ -265,3 +288,60 @@ def test_should_continue_stops_on_each_target(mofal_codes, stop, row, cycle, rea
     assert process.should_continue() is (reason is None)
     assert process.ctx.stop_reason == reason
     assert process.ctx.cycle == (cycle + 1 if reason is None else cycle)
+
+
+def test_a_campaign_starts_from_a_stored_data_set_and_model(mofal_codes, water_inputs):
+    frames = [water_box(seed=i) for i in range(10, 16)]
+    for atoms in frames[4:]:
+        atoms.info['campaign_set'] = 'test'
+    stored = labelled(frames).store()
+    model = water_inputs['model']
+    extra = labelled([water_box(shift=0.3, seed=i) for i in range(20, 23)]).store()  # an extra test set
+    overrides = {'initial': {'dataset': stored.pk, 'model': model.pk}, 'test_sets': {'squeezed': extra.pk}}
+    process = campaign(mofal_codes, overrides)
+    assert process.inputs.test_sets['squeezed'].uuid == extra.uuid
+    assert process.inputs.initial_dataset.uuid == stored.uuid and process.inputs.initial_model.uuid == model.uuid
+    assert not process.builds_initial_set() and not process.trains_first_model()
+    assert process.take_initial_dataset() is None and process.take_initial_model() is None
+    assert (process.ctx.training.count, process.ctx.test.count) == (4, 2)
+    assert process.ctx.e0s.get_dict() == {'H': -13.6, 'O': -432.0} and process.ctx.model.uuid == model.uuid
+    process.ctx.cycle_roles = {}
+    assert process.fit_and_evaluate() is None and process.record() is None
+    first = process.ctx.last_record
+    assert first['cycle'] == 0 and first['evaluated_on'] == 'test' and first['training_configurations'] == 4
+    assert first['delta_e_std_ev_per_atom'] > 0  # two test structures
+    squeezed = first['test_sets']['squeezed']  # evaluated every cycle, beside the campaign's own test set
+    assert squeezed['force_mae_pk_ev_per_a'] > 0 and squeezed['delta_e_std_ev_per_atom'] > 0
+    assert 'test_squeezed' in first['processes']
+
+    from aiida_mofal.analysis.report import status_table
+
+    assert 'test set squeezed, cycle 0: MAE_p95' in status_table([first])
+
+
+def test_an_extxyz_initial_set_brings_its_isolated_atoms_and_bad_starts_are_refused(mofal_codes, tmp_path):
+    from ase.io import write
+
+    frames = labelled([water_box(seed=i) for i in range(3)]).get_atoms()
+    atoms = [Atoms(symbol, cell=[10, 10, 10]) for symbol in ('H', 'O')]
+    for single, energy in zip(atoms, (-13.6, -432.0)):
+        single.info.update(config_type='IsolatedAtom', REF_energy=energy)
+        single.arrays['REF_forces'] = np.zeros((1, 3))
+    path = tmp_path / 'start.extxyz'
+    write(path, frames + atoms, format='extxyz')
+    builder = ClusterCampaignWorkChain.get_builder_from_protocol(
+        None, {'water': water_box()}, overrides={'initial': {'dataset': str(path)}}
+    )
+    dataset = builder.initial_dataset
+    assert dataset.count == 3 and dataset.isolated_atom_energies == {'H': -13.6, 'O': -432.0}
+    write(path, frames, format='extxyz')  # no isolated atoms
+    with pytest.raises(ValueError, match='initial.dataset: no isolated-atom energies for H, O'):
+        ClusterCampaignWorkChain.get_builder_from_protocol(
+            None, {'water': water_box()}, overrides={'initial': {'dataset': str(path)}}
+        )
+    with pytest.raises(ValueError, match='initial.model: node .* is a StructureData'):
+        ClusterCampaignWorkChain.get_builder_from_protocol(
+            None,
+            {'water': water_box()},
+            overrides={'initial': {'model': orm.StructureData(ase=water_box()).store().pk}},
+        )

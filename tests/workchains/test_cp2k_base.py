@@ -134,7 +134,18 @@ def test_inspect_process_calls_the_handler_of_the_exit_code(
     assert process.ctx[handler_state[0]] == handler_state[1]
 
 
+def test_cp2k_abort_reports_cp2ks_own_message(generate_workchain, cp2k_inputs, failed_cp2k):
+    """Issue 18, class 10: a CPABORT/CPASSERT (304) stops at once with CP2K's message, not 'unhandled failure'."""
+    aborted = (PARSER_FIXTURES / 'cp2k' / 'abort' / 'aiida.out').read_text()
+    child = failed_cp2k(Cp2kCalculation.exit_codes.ERROR_OUTPUT_CONTAINS_ABORT, retrieved={'aiida.out': aborted})
+    process = generate_workchain(Cp2kBaseWorkChain, cp2k_inputs(), child)
+    result = process.inspect_process()  # an abort is not retried: the same input aborts the same way
+    assert result.status == Cp2kBaseWorkChain.exit_codes.ERROR_CP2K_ABORTED.status
+    assert 'The requested basis set <NO-SUCH-BASIS> for element <H> was not found' in result.message
+    assert '(at aobasis/basis_set_types.F:1509)' in result.message and '[ABORT]' not in result.message
+
+
 def test_inspect_process_refuses_an_unhandled_failure(generate_workchain, cp2k_inputs, failed_cp2k):
-    child = failed_cp2k(Cp2kCalculation.exit_codes.ERROR_OUTPUT_CONTAINS_ABORT)  # an abort is not retried
+    child = failed_cp2k(Cp2kCalculation.exit_codes.ERROR_OUTPUT_PARSE)  # no handler knows how to fix this one
     process = generate_workchain(Cp2kBaseWorkChain, cp2k_inputs(), child)
     assert process.inspect_process() == Cp2kBaseWorkChain.exit_codes.ERROR_UNHANDLED_FAILURE

@@ -26,7 +26,7 @@ def ended(*walks):
 
 @pytest.fixture(scope='module')
 def cu_model(aiida_profile):
-    return MaceModelData(ROOT / 'tests' / 'data_files' / 'md' / 'cu_emt_tiny.model').store()
+    return MaceModelData(ROOT / 'tests' / 'data_files' / 'md' / 'cu_emt_tiny.model', trusted=True).store()
 
 
 @pytest.fixture(scope='module')

@@ -27,7 +27,12 @@ def _figure():
     return plt, *plt.subplots(figsize=(6, 4.5))
 
 
-def _save(plt, fig, path: str | Path, dpi: int) -> Path:
+def _save(plt, fig, path: str | Path, dpi: int, ax, ylabel: str, title: str) -> Path:
+    """Label the volume axis and ``ylabel``, add the title and legend, write the figure to ``path``."""
+    ax.set_xlabel('volume (Å³)')
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
     path = Path(path)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
@@ -49,11 +54,7 @@ def plot_energy_volume(
         label = f'{_LABELS[fit.form]}: B0 = {fit.b0:.4g} ± {fit.b0_error:.2g} GPa, V0 = {fit.v0:.6g} Å³'
         ax.plot(grid, fit.energy(grid) - reference, label=label)
         ax.axvline(fit.v0, color=ax.lines[-1].get_color(), lw=0.8, ls=':')
-    ax.set_xlabel('volume (Å³)')
-    ax.set_ylabel('E − E_min (eV)')
-    ax.set_title(title or 'Energy–volume')
-    ax.legend(fontsize=8)
-    return _save(plt, fig, path, dpi)
+    return _save(plt, fig, path, dpi, ax, 'E − E_min (eV)', title or 'Energy–volume')
 
 
 def plot_pressure_volume(
@@ -74,11 +75,7 @@ def plot_pressure_volume(
     bound = '≥ ' if branch.p_max_is_lower_bound else ''
     ax.axhline(fit.p_max, color='tab:red', lw=0.8, ls='--', label=f'P_max {bound}{fit.p_max:.3g} GPa')
     ax.axhline(0.0, color='grey', lw=0.5)
-    ax.set_xlabel('volume (Å³)')
-    ax.set_ylabel('pressure (GPa)')
-    ax.set_title(title or 'Pressure–volume')
-    ax.legend(fontsize=8)
-    return _save(plt, fig, path, dpi)
+    return _save(plt, fig, path, dpi, ax, 'pressure (GPa)', title or 'Pressure–volume')
 
 
 def plot_volume_histogram(
@@ -94,8 +91,4 @@ def plot_volume_histogram(
         gauss = np.exp(-0.5 * ((grid - mean) / std) ** 2) / (std * np.sqrt(2 * np.pi))
         extra = '' if bulk_modulus is None else f', B = {bulk_modulus:.3g} GPa'
         ax.plot(grid, gauss, color='black', label=f'⟨V⟩ = {mean:.6g} Å³, σ = {std:.3g} Å³{extra}')
-    ax.set_xlabel('volume (Å³)')
-    ax.set_ylabel('probability density (1/Å³)')
-    ax.set_title(title or 'Volume fluctuations')
-    ax.legend(fontsize=8)
-    return _save(plt, fig, path, dpi)
+    return _save(plt, fig, path, dpi, ax, 'probability density (1/Å³)', title or 'Volume fluctuations')

@@ -13,6 +13,9 @@ import numpy as np
 from ase import Atoms
 
 __all__ = (
+    'density_summary',
+    'test_set_lines',
+    'plot_bic',
     'plot_learning_curve',
     'plot_parity',
     'plot_structure_values',
@@ -35,20 +38,65 @@ _COLUMNS = (
 )
 
 
-def status_table(rows: Sequence[dict]) -> str:
-    """Format per-cycle rows (see ``mofal status``) as a fixed-width table; missing values print as ``-``."""
-    header = [title for title, _, _ in _COLUMNS]
+def status_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]] = _COLUMNS) -> str:
+    """Format per-cycle rows (see ``mofal status``) as a fixed-width table; missing values print as ``-``.
+
+    ``columns``: (title, row key, format) per column; the default is the cluster campaign's.
+    """
+    header = [title for title, _, _ in columns]
     lines = []
     for row in rows:
         cells = []
-        for _, key, fmt in _COLUMNS:
+        for _, key, fmt in columns:
             value = row.get(key)
             cells.append('-' if value is None else fmt.format(value))
         lines.append(cells)
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
     out = ['  '.join(h.rjust(w) for h, w in zip(header, widths))]
     out += ['  '.join(c.rjust(w) for c, w in zip(line, widths)) for line in lines]
-    return '\n'.join(out)
+    return '\n'.join(out + test_set_lines(rows))
+
+
+def test_set_lines(rows: Sequence[dict]) -> list[str]:
+    """One line per cycle and extra test set (the campaign file's ``test_sets``): MAE_pk, ΔE_std, RMSE in meV."""
+
+    def mev(value, fmt):
+        return '-' if value is None else fmt.format(1000 * value)
+
+    out = []
+    for row in rows:
+        for name, errors in (row.get('test_sets') or {}).items():
+            out.append(
+                f'test set {name}, cycle {row["cycle"]}: MAE_p{errors.get("percentile_k", 95)} '
+                f'{mev(errors.get("force_mae_pk_ev_per_a"), "{:.1f}")} meV/Å, ΔE_std '
+                f'{mev(errors.get("delta_e_std_ev_per_atom"), "{:.2f}")} meV/at, F RMSE '
+                f'{mev(errors.get("force_rmse_ev_per_a"), "{:.1f}")} meV/Å'
+            )
+    return out
+
+
+def density_summary(attributes: dict) -> str:
+    """Per element: dimension, components, atoms, threshold, calibration and the BIC curve (one line each)."""
+    lines = []
+    for symbol in attributes['elements']:
+        check = (attributes.get('calibration') or {}).get(symbol)
+        calibration = (
+            f'held-out flagged {100 * check["flagged_fraction"]:.2f}% (nominal {100 * check["nominal_fraction"]:.2f}%, '
+            f'{check["held_out_atoms"]} atoms by {check["held_out_by"]})'
+            if check
+            else 'no calibration check'
+        )
+        dimension = (attributes.get('dimensions') or {}).get(symbol, attributes['feature_size'])
+        lines.append(
+            f'  {symbol:<3} {dimension}-D, {attributes["n_components"][symbol]} components, '
+            f'{attributes["training_atoms"][symbol]} atoms, threshold {attributes["thresholds"][symbol]:.3f}; '
+            + calibration
+        )
+        bic = (attributes.get('bic') or {}).get(symbol) or {}
+        if bic:
+            curve = ' '.join(f'{m}:{float(v):.4g}' for m, v in sorted(bic.items(), key=lambda item: int(item[0])))
+            lines.append(f'      BIC {curve}')
+    return '\n'.join(lines)
 
 
 def _figure():
@@ -142,6 +190,26 @@ def plot_structure_values(atoms: Atoms, values: np.ndarray, path: str | Path, la
     return _save(plt, fig, path)
 
 
+def plot_bic(bic: dict[str, dict], path: str | Path) -> Path:
+    """Plot each element's BIC against the number of components (relative to its minimum; marked: the pick)."""
+    plt = _figure()
+    fig, axis = plt.subplots(figsize=(5.5, 3.8), dpi=120)
+    for symbol, curve in sorted(bic.items()):
+        if not curve:
+            continue
+        m = np.array(sorted(int(k) for k in curve))
+        values = np.array([float(curve[str(k)] if str(k) in curve else curve[k]) for k in m])
+        (line,) = axis.plot(m, values - values.min(), 'o-', label=symbol)
+        best = int(np.argmin(values))
+        axis.plot([m[best]], [0.0], 's', color=line.get_color(), markersize=10, fillstyle='none')
+    axis.set_xlabel('components')
+    axis.set_ylabel('BIC − min BIC')
+    axis.set_yscale('symlog', linthresh=10.0)
+    axis.set_title('Density model: BIC per element (square: chosen)')
+    axis.legend(fontsize=8)
+    return _save(plt, fig, path)
+
+
 def write_campaign_report(
     output: str | Path,
     *,
@@ -152,6 +220,7 @@ def write_campaign_report(
     target: Atoms | None = None,
     target_uncertainty: np.ndarray | None = None,
     first_test_structure: Atoms | None = None,
+    density: dict | None = None,
 ) -> dict:
     """Write a campaign's figures and ``index.md`` (the table and the figures) to ``output``.
 
@@ -159,6 +228,7 @@ def write_campaign_report(
     :param errors: the last evaluation's error arrays: a parity plot, and with ``first_test_structure`` the
         per-atom force error of the first evaluated structure.
     :param target_uncertainty: per-atom uncertainty of ``target`` under the last density model.
+    :param density: the attributes of the last density model: its BIC curves (a figure) and calibration.
     :returns: ``summary`` (path of ``index.md``) and ``figures`` (name → path).
     """
     output = Path(output)
@@ -183,8 +253,13 @@ def write_campaign_report(
             '|ΔF| (meV/Å)',
             'Test structure: force error',
         )
+    if density is not None and density.get('bic'):
+        figures['density_bic'] = plot_bic(density['bic'], output / 'density_bic.png')
     summary = output / 'index.md'
     lines = [f'# {title}', '', f'State: {state}', '', '```', status_table(rows), '```', '']
+    if density is not None:
+        lines += ['Last density model (BIC curve and held-out calibration per element):', '', '```']
+        lines += [density_summary(density), '```', '']
     lines += [f'![{name}]({path.name})' for name, path in figures.items()]
     summary.write_text('\n'.join(lines) + '\n')
     return {'summary': str(summary), 'figures': {name: str(path) for name, path in figures.items()}}

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -63,22 +63,10 @@ class BlockAverage:
         return bool(self.warnings)
 
     def as_dict(self) -> dict:
-        """JSON-ready summary (the blocking table as lists)."""
-        return {
-            'mean': self.mean,
-            'error': self.error,
-            'error_of_error': self.error_of_error,
-            'naive_error': self.naive_error,
-            'statistical_inefficiency': self.statistical_inefficiency,
-            'correlation_time': self.correlation_time,
-            'n_samples': self.n_samples,
-            'n_independent': self.n_independent,
-            'plateau_level': self.plateau_level,
-            'block_lengths': self.block_lengths.tolist(),
-            'level_errors': self.level_errors.tolist(),
-            'too_short': self.too_short,
-            'warnings': list(self.warnings),
-        }
+        """JSON-ready summary: every field (the blocking table as lists) but the errors of the level errors."""
+        record = {item.name: getattr(self, item.name) for item in fields(self) if item.name != 'level_error_errors'}
+        record = {key: value.tolist() if isinstance(value, np.ndarray) else value for key, value in record.items()}
+        return {**record, 'too_short': self.too_short, 'warnings': list(self.warnings)}
 
 
 def _as_series(series, minimum: int = 4) -> np.ndarray:

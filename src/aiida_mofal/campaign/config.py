@@ -4,7 +4,8 @@ A campaign's settings are a protocol of ``protocols/campaign.yaml`` (``demo`` un
 ``protocol: NAME``) with the file's sections merged over it as overrides. The merged settings are validated
 here, before anything is submitted; every error names the key path and the line of the file, so that a typo
 (``max_cycle`` for ``max_cycles``) is refused rather than silently ignored. The same validation serves
-``ClusterCampaignWorkChain.get_builder_from_protocol`` for overrides given from Python.
+``ClusterCampaignWorkChain.get_builder_from_protocol`` for overrides given from Python. A file with
+``kind: temperature`` is a temperature campaign (:mod:`aiida_mofal.campaign.temperature`), parsed the same way.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aiida_mofal.protocols import ProtocolError, load_protocol
+from aiida_mofal.safe_yaml import YamlInputError, load_yaml
 
 __all__ = (
     'CampaignFile',
     'CampaignFileError',
     'CampaignSettings',
+    'KINDS',
     'campaign_settings',
     'load_campaign',
     'parse_campaign',
@@ -51,6 +54,22 @@ class Initial(_Strict):
     rattle: float = Field(ge=0.0, le=0.5, description='Å, Gaussian')
     strain: float = Field(ge=0.0, le=0.2, description='max |ε| of a random symmetric cell strain')
     seed: int
+    dataset: int | str | None = Field(
+        default=None,
+        description='start from this labelled set: a mofal.dataset PK, or an extxyz file with REF_ keys (and '
+        'IsolatedAtom frames or isolated_atom_energies) instead of building one from the targets',
+    )
+    isolated_atom_energies: dict[str, float] | None = Field(default=None, description='eV, for an extxyz dataset')
+    model: int | None = Field(default=None, description='a mofal.mace_model PK: the first model (no first training)')
+
+    @model_validator(mode='after')
+    def _enough_to_train(self):
+        if self.periodic_frames + self.clusters < 2:
+            raise ValueError(
+                f'{self.periodic_frames} periodic frames and {self.clusters} clusters per target: MACE needs at '
+                'least 2 configurations (one to train on, one to validate); raise periodic_frames or clusters'
+            )
+        return self
 
 
 class Step(_Strict):
@@ -70,16 +89,21 @@ class Explore(Step):
     """MD walks per target and cycle; pressures drawn uniformly in ``pressure_range`` (GPa)."""
 
     engine: Literal['ase', 'lammps-python', 'lammps-mliap']
-    walks: int = Field(ge=1)
+    walks: int = Field(ge=1, le=1000, description='per target and cycle; more is a typo, not a campaign')
     pressure_range: tuple[float, float]
-    temperature: float = Field(gt=0.0)
-    steps: int | None = Field(ge=1, description='overrides the protocol: 500 fs at 0.5 fs = 1000 steps')
+    temperature: float = Field(gt=0.0, le=10_000.0, description='K; MOFs melt or decompose far below 10,000 K')
+    steps: int | None = Field(ge=1, le=10_000_000, description='overrides the protocol: 500 fs at 0.5 fs = 1000 steps')
 
     @field_validator('pressure_range')
     @classmethod
     def _ordered(cls, value):
         if value[0] > value[1]:
             raise ValueError('pressure_range must be [low, high]')
+        if max(abs(value[0]), abs(value[1])) > 100.0:
+            raise ValueError(
+                f'pressure_range {list(value)} is in GPa: a MOF is studied at a few GPa, never beyond 100 GPa '
+                '(did you give bar or MPa? 1 GPa = 10,000 bar)'
+            )
         return value
 
 
@@ -90,6 +114,9 @@ class Extract(_Strict):
     mantle_depth: int = Field(ge=0)
     merge_depth: int = Field(ge=0)
     vacuum: float = Field(ge=0.0)
+    reference_topology: bool = Field(
+        default=True, description="blocks from the target's bond graph mapped onto each frame (false: per frame)"
+    )
 
 
 class Density(_Strict):
@@ -155,6 +182,10 @@ class CampaignSettings(_Strict):
     density: Density
     stop: Stop
     resources: Resources
+    test_sets: dict[str, int | str] = Field(
+        default_factory=dict,
+        description='extra test sets evaluated every cycle: name -> mofal.dataset PK or labelled extxyz file',
+    )
 
 
 class _CampaignFileModel(CampaignSettings):
@@ -172,15 +203,33 @@ class _CampaignFileModel(CampaignSettings):
         return value
 
 
+#: ``kind:`` of a campaign file -> (protocol file, settings model, file model), filled by :func:`_kind`
+KINDS = ('cluster', 'temperature')
+
+
+def _kind(kind: str) -> tuple[str, type[BaseModel], type[BaseModel]]:
+    """Return the protocol file and the settings and file models of a campaign ``kind``."""
+    if kind == 'temperature':
+        from .temperature import PROTOCOL_FILE, TemperatureFileModel, TemperatureSettings
+
+        return PROTOCOL_FILE, TemperatureSettings, TemperatureFileModel
+    return 'campaign', CampaignSettings, _CampaignFileModel
+
+
 @dataclass(frozen=True)
 class CampaignFile:
-    """A validated campaign file: its protocol, its sections as written (the overrides) and its targets."""
+    """A validated campaign file: its kind, protocol, sections as written (the overrides) and targets.
+
+    ``settings`` is a :class:`CampaignSettings` (``kind: cluster``, the default) or a
+    :class:`~aiida_mofal.campaign.temperature.TemperatureSettings` (``kind: temperature``).
+    """
 
     source: str
     protocol: str
     overrides: dict
     settings: CampaignSettings
     targets: dict[str, Path]
+    kind: str = 'cluster'
 
 
 class CampaignFileError(ValueError):
@@ -253,9 +302,9 @@ def _validate(model: type[BaseModel], data: dict, source: str, root: yaml.Node |
         raise CampaignFileError('\n'.join(lines)) from None
 
 
-def _protocol_inputs(protocol: str | None, where: str) -> dict:
+def _protocol_inputs(protocol: str | None, where: str, protocol_file: str = 'campaign') -> dict:
     try:
-        return load_protocol('campaign', protocol)
+        return load_protocol(protocol_file, protocol)
     except ProtocolError as error:
         raise CampaignFileError(f'{where}: protocol: {error}') from None
 
@@ -272,29 +321,49 @@ def campaign_settings(protocol: str | None = None, overrides: Mapping[str, Any] 
 def parse_campaign(text: str, source: str = 'campaign file', base: Path | None = None) -> CampaignFile:
     """Validate campaign YAML ``text`` as overrides of its ``protocol``; targets are resolved against ``base``.
 
+    ``kind`` (``cluster``, the default, or ``temperature``) picks the protocol file and the settings model.
+
     :raises CampaignFileError: with ``source:line: key: problem`` lines, every problem at once.
     """
     try:
+        data = load_yaml(text, source)  # refuses repeated keys and alias bombs, with their line
         root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise CampaignFileError(f'{source}: not valid YAML: {error}') from None
+    except YamlInputError as error:
+        raise CampaignFileError(str(error)) from None
     if not isinstance(data, dict):
         raise CampaignFileError(f'{source}: expected a mapping of campaign settings at the top level.')
+    kind = data.get('kind', 'cluster')
+    if kind not in KINDS:
+        close = difflib.get_close_matches(str(kind), KINDS, n=1)
+        hint = f' (did you mean {close[0]!r}?)' if close else ''
+        where = f'{source}:{_line_of(root, ("kind",))}'
+        raise CampaignFileError(f'{where}: kind: unknown campaign kind {kind!r}{hint}; valid: {", ".join(KINDS)}')
+    protocol_file, settings_model, file_model = _kind(kind)
     protocol = data.get('protocol')
     if protocol is not None and not isinstance(protocol, str):
         raise CampaignFileError(f'{source}:{_line_of(root, ("protocol",))}: protocol: give a protocol name.')
-    inputs = _protocol_inputs(protocol, f'{source}:{_line_of(root, ("protocol",)) or "?"}')
-    overrides = {key: value for key, value in data.items() if key not in ('protocol', 'targets')}
+    inputs = _protocol_inputs(protocol, f'{source}:{_line_of(root, ("protocol",)) or "?"}', protocol_file)
+    overrides = {key: value for key, value in data.items() if key not in ('kind', 'protocol', 'targets')}
     merged = _merge(inputs, {**overrides, 'targets': data.get('targets')})
-    validated = _validate(_CampaignFileModel, merged, source, root)
+    validated = _validate(file_model, merged, source, root)
     base = Path.cwd() if base is None else Path(base)
+    test_sets = {
+        name: (value if isinstance(value, int) or str(value).isdigit() else str((base / value).resolve()))
+        for name, value in (overrides.get('test_sets') or {}).items()
+    }
+    if test_sets:
+        overrides = {**overrides, 'test_sets': test_sets}
+    dataset = (overrides.get('initial') or {}).get('dataset')
+    if isinstance(dataset, str) and not dataset.isdigit():  # a file, relative to the campaign file like targets
+        overrides = {**overrides, 'initial': {**overrides['initial'], 'dataset': str((base / dataset).resolve())}}
+        validated.initial.dataset = overrides['initial']['dataset']
     return CampaignFile(
         source=source,
         protocol=validated.protocol,
         overrides=overrides,
-        settings=CampaignSettings.model_validate(validated.model_dump(exclude={'targets'})),
+        settings=settings_model.model_validate(validated.model_dump(exclude={'targets'})),
         targets={target.name: (base / target.structure).resolve() for target in validated.targets},
+        kind=kind,
     )
 
 

@@ -35,12 +35,21 @@ def split_scores(structure_index: np.ndarray, uncertainty: np.ndarray, unknown: 
     return scores
 
 
+def _labelable(cluster: Atoms) -> Atoms:
+    """Return ``cluster`` checked as a data-set configuration (so one bad cluster fails its frame, not the scan)."""
+    from aiida_mofal.mlp.configurations import validate_configuration
+
+    validate_configuration(cluster, 'cluster')
+    return cluster
+
+
 def scan_walks(
     walks: Sequence[Mapping],
     frames: Sequence[Sequence[Atoms]],
     scores: Sequence[Sequence[Mapping]],
     settings: Mapping,
     cycle: int,
+    references: Mapping | None = None,
 ) -> tuple[dict, list[Atoms]]:
     """Cut clusters around the unknown atoms of every frame, rank them all together and cap them.
 
@@ -48,14 +57,21 @@ def scan_walks(
     :param frames: per walk, its frames.
     :param scores: per walk, one dict per frame with per-atom ``uncertainty`` and ``unknown`` arrays.
     :param settings: ``mantle_depth``, ``merge_depth``, ``vacuum``, ``max_clusters``.
+    :param references: target name → its structure (``Atoms``) or its building blocks: the blocks of a frame are
+        then the target's, mapped onto the frame (``structures.blocks.map_blocks``), not recomputed from the
+        frame's bond lengths, which MD distorts. Targets without one get blocks from their frames.
     :returns: the summary (frames, atoms, unknown atoms and fraction, candidate and chosen clusters, per walk,
         ``skipped_frames``) and the chosen clusters, most uncertain first. A frame whose clusters cannot be cut
         (a walk that broke a bond and left an H dangling, say: no formal charges, so no labelable cluster) is
         skipped and listed with the reason; its unknown atoms still count.
     """
     from aiida_mofal.clusters.extract import extract_clusters
+    from aiida_mofal.structures.blocks import find_blocks, map_blocks
 
     options = {key: settings[key] for key in EXTRACT_KEYS}
+    topology = {
+        name: (find_blocks(value) if isinstance(value, Atoms) else value) for name, value in (references or {}).items()
+    }
     candidates, per_walk, skipped = [], [], []
     total_atoms = total_unknown = total_frames = 0
     for walk, walk_frames, walk_scores in zip(walks, frames, scores, strict=True):
@@ -67,11 +83,15 @@ def scan_walks(
             if not len(flagged):
                 continue
             try:
-                frame_clusters = extract_clusters(frame, flagged, uncertainty=score['uncertainty'], **options)
-            except ValueError as error:  # chemistry broken by the walk (a dangling H, ...): no cluster to label
-                skipped.append(
-                    {'target': walk['target'], 'walk': int(walk['walk']), 'frame': index, 'reason': str(error)}
+                reference = topology.get(walk['target'])
+                blocks = None if reference is None else map_blocks(reference, frame)
+                frame_clusters = extract_clusters(
+                    frame, flagged, uncertainty=score['uncertainty'], blocks=blocks, **options
                 )
+                frame_clusters = [_labelable(cluster) for cluster in frame_clusters]
+            except Exception as error:  # noqa: BLE001 -- one bad frame (a dangling H, ...) never ends a campaign
+                reason = str(error) if isinstance(error, ValueError) else f'{type(error).__name__}: {error}'
+                skipped.append({'target': walk['target'], 'walk': int(walk['walk']), 'frame': index, 'reason': reason})
                 continue
             for cluster in frame_clusters:
                 cluster.info.update(

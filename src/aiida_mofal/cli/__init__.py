@@ -20,9 +20,12 @@ from . import (  # noqa: E402, F401
     cmd_evaluate,
     cmd_label,
     cmd_md,
+    cmd_melt_quench,
+    cmd_provenance,
     cmd_select,
     cmd_setup,
     cmd_structures,
+    cmd_study,
     cmd_train,
     utils,
 )

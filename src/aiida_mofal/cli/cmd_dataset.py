@@ -46,6 +46,8 @@ def cmd_import(files, label, as_json):
             frames.extend(read_extxyz(str(path)))
         except Exception as exception:
             echo.echo_critical(f'{path}: cannot read as extxyz ({exception}).')
+    if not frames:
+        echo.echo_critical(f'{", ".join(map(str, files))}: no configurations found; nothing was stored.')
     try:
         node = DatasetData(frames, label=label).store()
     except ConfigurationError as exception:
@@ -78,6 +80,8 @@ def cmd_export(datum, output, force, as_json):
     """Write a data set to OUTPUT as extxyz with MACE's REF_* keys (ready for mace_run_train)."""
     if output.exists() and not force:
         echo.echo_critical(f'{output} exists; use --force to overwrite it.')
+    if not output.parent.is_dir():
+        echo.echo_critical(f'folder {output.parent} does not exist; create it first or choose another OUTPUT.')
     datum.export(output)
     if as_json:
         echo_json({'pk': datum.pk, 'output': str(output.resolve()), 'count': datum.count})

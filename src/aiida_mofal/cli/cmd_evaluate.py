@@ -183,7 +183,28 @@ def cmd_density():
 @MODEL
 @DATASET
 @click.option('--max-components', type=click.IntRange(min=1), default=8, show_default=True, help='BIC scan 1..N.')
-@click.option('--pca', 'pca_components', type=click.IntRange(min=1), help='PCA dimension (default: no PCA).')
+@click.option(
+    '--pca',
+    'pca_components',
+    type=click.IntRange(min=0),
+    default=16,
+    show_default=True,
+    help='PCA per element to this dimension when the features have more; 0: no PCA.',
+)
+@click.option(
+    '--reg-covar',
+    type=click.FloatRange(min=0, min_open=True),
+    default=1e-2,
+    show_default=True,
+    help='Covariance regularisation, relative to the mean feature variance.',
+)
+@click.option(
+    '--calibration-fraction',
+    type=click.FloatRange(0, 0.5),
+    default=0.2,
+    show_default=True,
+    help='Held-out part of the configurations for the calibration check; 0: no check.',
+)
 @click.option(
     '--threshold-percentile',
     type=click.FloatRange(0, 100),
@@ -198,16 +219,31 @@ def cmd_density():
 @JSON_OPTION
 @decorators.with_dbenv()
 def cmd_density_fit(
-    model, dataset, max_components, pca_components, threshold_percentile, seed, max_atoms_per_element, as_json
+    model,
+    dataset,
+    max_components,
+    pca_components,
+    reg_covar,
+    calibration_fraction,
+    threshold_percentile,
+    seed,
+    max_atoms_per_element,
+    as_json,
 ):
-    """Fit per-element Gaussian mixtures on MODEL's features of DATASET (its training set); print the node."""
+    """Fit per-element Gaussian mixtures on MODEL's features of DATASET (its training set); print the node.
+
+    Prints per element the components chosen, the BIC curve they were chosen from, and the calibration
+    check: the fraction of held-out training configurations' atoms flagged unknown against the nominal.
+    """
     from aiida import orm
 
     from aiida_mofal.calculations.density import check_density_inputs, fit_density_model
 
     settings = {
         'max_components': max_components,
-        'pca_components': pca_components,
+        'pca_components': pca_components or None,
+        'reg_covar': reg_covar,
+        'calibration_fraction': calibration_fraction,
         'threshold_percentile': threshold_percentile,
         'seed': seed,
         'max_atoms_per_element': max_atoms_per_element,
@@ -224,8 +260,11 @@ def cmd_density_fit(
         echo_json({'pk': node.pk, 'uuid': node.uuid, **{k: attributes[k] for k in sorted(attributes)}})
         return
     echo.echo_success(f'stored density model {node.pk}')
-    for symbol in node.elements:
-        click.echo(
-            f'  {symbol:<3} {attributes["n_components"][symbol]} components, '
-            f'{attributes["training_atoms"][symbol]} atoms, threshold {attributes["thresholds"][symbol]:.3f}'
+    from aiida_mofal.analysis.report import density_summary
+
+    click.echo(density_summary(attributes))
+    if attributes.get('calibrated') is False:
+        echo.echo_warning(
+            'held-out atoms are flagged at more than 3x the nominal fraction: the mixtures over-fit; try a smaller '
+            '--pca, a larger --reg-covar or more training data.'
         )

@@ -22,10 +22,22 @@ def _load_structure(value: str):
     if path.is_file():
         from ase.io import read
 
+        from aiida_mofal.mlp.configurations import ConfigurationError, validate_configuration
+        from aiida_mofal.structures.io import _refuse_partial_occupancy
+
         try:
-            return orm.StructureData(ase=read(path))
+            atoms = read(path)
         except Exception as exception:
             echo.echo_critical(f'{path}: ASE cannot read this structure ({exception}).')
+        try:  # as `mofal label` does: no partial occupancy, NaN, overlapping atoms or absurd cell before MD
+            _refuse_partial_occupancy(atoms, str(path))
+            probe = atoms.copy()
+            probe.info = {'charge': 0, 'multiplicity': 1 + int(probe.numbers.sum()) % 2}
+            probe.arrays = {key: probe.arrays[key] for key in ('numbers', 'positions')}
+            validate_configuration(probe, str(path))
+        except (ValueError, ConfigurationError) as error:
+            echo.echo_critical(str(error))
+        return orm.StructureData(ase=atoms)
     try:
         node = orm.load_node(value)
     except Exception:
@@ -35,9 +47,12 @@ def _load_structure(value: str):
     return node
 
 
-def _load_model(value: str):
-    """Return a MaceModelData from a node identifier, a stored node with the same file, or a new (unstored) node."""
-    import mace  # noqa: F401  (before torch.load: mace lets e3nn load its constants)
+def _load_model(value: str, trusted: bool = False):
+    """Return a MaceModelData from a node identifier, a stored node with the same file, or a new (unstored) node.
+
+    A file must be a weights-only model file (what aiida-mofal stores), or a MACE ``.model`` pickle with
+    ``--trust-model-file``: unpickling runs any code the file holds (docs/guide/security.md).
+    """
     from aiida import orm
 
     from aiida_mofal.data.mace_model import MaceModelData
@@ -47,11 +62,14 @@ def _load_model(value: str):
         import hashlib
 
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        existing = orm.QueryBuilder().append(MaceModelData, filters={'attributes.sha256': digest}).first(flat=True)
+        query = orm.QueryBuilder().append(
+            MaceModelData, filters={'or': [{'attributes.sha256': digest}, {'attributes.source_sha256': digest}]}
+        )
+        existing = query.first(flat=True)
         if existing is not None:  # the same file was stored before: reuse it, so runs share one model node
             return existing
         try:
-            return MaceModelData(path)  # stored with the run, so a refused run leaves no node behind
+            return MaceModelData(path, trusted=trusted)  # stored with the run, so a refused run leaves no node behind
         except ValueError as exception:
             echo.echo_critical(str(exception))
     try:
@@ -126,6 +144,12 @@ def summary_of(node) -> dict:
 @cmd_root.command('md')
 @click.argument('structure')
 @click.option('--model', 'model', help='MACE model: a mofal.mace_model PK/UUID or a .model file (not with --reaxff).')
+@click.option(
+    '--trust-model-file',
+    is_flag=True,
+    help='The --model file is a MACE .model pickle you made or trust: load it (this runs code it holds) and store '
+    'it as weights. Without this flag only weights-only files are read (docs/guide/security.md).',
+)
 @click.option('--engine', type=click.Choice(ENGINE_CHOICES), default='ase', show_default=True, help='MACE MD engine.')
 @click.option('--reaxff', is_flag=True, help='Run ReaxFF (LAMMPS, QEq) instead of MACE: the ReaxffMdWorkChain.')
 @click.option('--force-field', type=click.Path(exists=True, dir_okay=False), help='ReaxFF ffield file (--reaxff).')
@@ -145,8 +169,8 @@ def summary_of(node) -> dict:
 @JSON_OPTION
 @decorators.with_dbenv()
 def cmd_md(
-    structure, model, engine, reaxff, force_field, control, minimize, protocol, ensemble, temperature, pressure, steps,
-    timestep, dump_every, seed, code_label, walltime, daemon, as_json,
+    structure, model, trust_model_file, engine, reaxff, force_field, control, minimize, protocol, ensemble, temperature,
+    pressure, steps, timestep, dump_every, seed, code_label, walltime, daemon, as_json,
 ):  # fmt: skip
     """Run MD of STRUCTURE (a file or a StructureData PK) with a MACE model or ReaxFF, restarting on failures.
 
@@ -175,8 +199,8 @@ def cmd_md(
             from aiida_mofal.workchains.md import MdBaseWorkChain
 
             builder = MdBaseWorkChain.get_builder_from_protocol(
-                code, structure_node, _load_model(model), protocol=protocol, overrides=overrides, engine=engine,
-                options=options,
+                code, structure_node, _load_model(model, trust_model_file), protocol=protocol, overrides=overrides,
+                engine=engine, options=options,
             )  # fmt: skip
     except (ValueError, FileNotFoundError) as exception:
         echo.echo_critical(str(exception))
@@ -196,16 +220,22 @@ def cmd_md(
         raise SystemExit(1)
 
 
-def _reaxff_builder(code, structure, protocol, overrides, options, force_field, control, minimize):
-    """Return the ReaxffMdWorkChain builder; without --force-field, the ZIF force field shipped in a checkout."""
-    from aiida_mofal.workchains.reaxff import ReaxffMdWorkChain
-
+def reaxff_files(force_field, control) -> tuple:
+    """Return the ReaxFF (ffield, control) paths; without --force-field, the ZIF force field shipped in a checkout."""
     if force_field is None:
         shipped = Path(__file__).resolve().parents[3] / 'tests' / 'data_files' / 'forcefields'
         if not (shipped / 'ffield_ZnN_2016.reax').is_file():
             raise ValueError('--reaxff needs --force-field FILE (a LAMMPS ReaxFF ffield)')
         force_field = shipped / 'ffield_ZnN_2016.reax'
         control = control or shipped / 'lmp_control.reax'
+    return force_field, control
+
+
+def _reaxff_builder(code, structure, protocol, overrides, options, force_field, control, minimize):
+    """Return the ReaxffMdWorkChain builder; without --force-field, the ZIF force field shipped in a checkout."""
+    from aiida_mofal.workchains.reaxff import ReaxffMdWorkChain
+
+    force_field, control = reaxff_files(force_field, control)
     return ReaxffMdWorkChain.get_builder_from_protocol(
         code, structure, protocol=protocol, overrides=overrides or None, options=options, force_field=force_field,
         control=control, minimize=minimize or None,

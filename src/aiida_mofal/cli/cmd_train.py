@@ -31,7 +31,7 @@ MODEL = types.DataParamType(sub_classes=('aiida.data:mofal.mace_model',))
 @decorators.with_dbenv()
 def cmd_train(dataset, validation, test_set, protocol, parent_model, seed, overrides, code_label, daemon, as_json):
     """Train a MACE model on DATASET and print the model's PK (with --json: the PKs and the metrics)."""
-    from aiida_mofal.calculations.mace_train import check_training_inputs
+    from aiida_mofal.mlp.training import check_training_inputs
     from aiida_mofal.workchains.train import TrainWorkChain
 
     code = load_code(code_label)

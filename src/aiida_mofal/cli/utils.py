@@ -16,6 +16,7 @@ import click
 __all__ = (
     'DAEMON_OPTION',
     'JSON_OPTION',
+    'VERBOSE_OPTION',
     'echo_json',
     'ensure_daemon',
     'launch',
@@ -59,6 +60,11 @@ JSON_OPTION = click.option(
 
 DAEMON_OPTION = click.option(
     '--daemon', is_flag=True, help='Submit to the daemon (started if it is not running) and return at once.'
+)
+
+
+VERBOSE_OPTION = click.option(
+    '--verbose', is_flag=True, help='Print every process report line instead of progress bars and cycle summaries.'
 )
 
 
@@ -128,8 +134,12 @@ def load_code(label: str, option: str = '--code'):
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict:
-    """Turn ``('hyperparameters.lr=0.005', ...)`` into a nested dict; values are read as YAML (numbers, bools)."""
-    import yaml
+    """Turn ``('hyperparameters.lr=0.005', ...)`` into a nested dict; values are read as YAML (numbers, bools).
+
+    Values go through :func:`~aiida_mofal.safe_yaml.load_yaml`: a tag (``!!python/...``), a repeated key or an
+    alias bomb is a :class:`click.BadParameter`, never a traceback.
+    """
+    from aiida_mofal.safe_yaml import YamlInputError, load_yaml
 
     overrides: dict = {}
     for pair in pairs:
@@ -140,7 +150,10 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict:
         target = overrides
         for parent in parents:
             target = target.setdefault(parent, {})
-        target[leaf] = yaml.safe_load(text)
+        try:
+            target[leaf] = load_yaml(text, f'--override {key}')
+        except YamlInputError as error:
+            raise click.BadParameter(str(error)) from None
     return overrides
 
 
@@ -156,8 +169,11 @@ def process_summary(node) -> dict:
     }
 
 
-def launch(builder, daemon: bool, as_json: bool):
+def launch(builder, daemon: bool, as_json: bool, progress: bool = False, cycles: int | None = None):
     """Run ``builder`` in the foreground, or submit it to the daemon and report the submission.
+
+    With ``progress`` the foreground run shows a bar per step and one line per cycle instead of every report line
+    (:mod:`aiida_mofal.cli.progress`; ``cycles`` is the bar's total).
 
     :returns: ``(results, node)``: the outputs and the process node in the foreground; with ``daemon``,
         ``(None, node)`` once the submission is printed (the command then has nothing more to do).
@@ -165,8 +181,15 @@ def launch(builder, daemon: bool, as_json: bool):
     from aiida import engine
     from aiida.cmdline.utils import echo
 
-    if not daemon:
-        return engine.run_get_node(builder)
+    if not daemon:  # Ctrl-C kills the process cleanly, ends the local engines and says how to go on
+        from .foreground import run_foreground
+
+        if not progress:
+            return run_foreground(builder)
+        from .progress import quiet_progress
+
+        with quiet_progress(cycles=cycles):
+            return run_foreground(builder)
     ensure_daemon()
     node = engine.submit(builder)
     if as_json:

@@ -21,9 +21,17 @@ GROUND_STATE_MULTIPLICITY = {
     'Ga': 2, 'Ge': 3, 'As': 4, 'Se': 3, 'Br': 2, 'Kr': 1,
     'Rb': 2, 'Sr': 1, 'Y': 2, 'Zr': 3, 'Nb': 6, 'Mo': 7, 'Tc': 6, 'Ru': 5, 'Rh': 4, 'Pd': 1, 'Ag': 2, 'Cd': 1,
     'In': 2, 'Sn': 3, 'Sb': 4, 'Te': 3, 'I': 2, 'Xe': 1,
-    'Cs': 2, 'Ba': 1, 'Hf': 3, 'Ta': 4, 'W': 5, 'Re': 6, 'Os': 5, 'Ir': 4, 'Pt': 3, 'Au': 2, 'Hg': 1,
-    'Tl': 2, 'Pb': 3, 'Bi': 4,
+    'Cs': 2, 'Ba': 1,
+    'La': 2, 'Ce': 1, 'Pr': 4, 'Nd': 5, 'Pm': 6, 'Sm': 7, 'Eu': 8, 'Gd': 9, 'Tb': 6, 'Dy': 5, 'Ho': 4, 'Er': 3,
+    'Tm': 2, 'Yb': 1, 'Lu': 2,
+    'Hf': 3, 'Ta': 4, 'W': 5, 'Re': 6, 'Os': 5, 'Ir': 4, 'Pt': 3, 'Au': 2, 'Hg': 1,
+    'Tl': 2, 'Pb': 3, 'Bi': 4, 'Po': 3, 'At': 2, 'Rn': 1,
+    'Fr': 2, 'Ra': 1, 'Ac': 2, 'Th': 3, 'Pa': 4, 'U': 5, 'Np': 6, 'Pu': 7, 'Am': 8, 'Cm': 9, 'Bk': 6, 'Cf': 5,
+    'Es': 4, 'Fm': 3, 'Md': 2, 'No': 1, 'Lr': 2,
 }  # fmt: skip
+# Ground terms of the lanthanides and actinides after NIST ASD, e.g. Ce 4f 5d 6s2 1G4 (singlet), Gd 4f7 5d 6s2
+# 9D2 (nonet). Every element H-Lr is here, so no element the engines accept ends a labelling run without its
+# free-atom reference; beyond Lr nothing is chemistry a MOF needs (and CP2K has no potentials for it).
 
 
 def atom_multiplicity(symbol: str) -> int:
@@ -31,7 +39,10 @@ def atom_multiplicity(symbol: str) -> int:
     try:
         return GROUND_STATE_MULTIPLICITY[symbol]
     except KeyError:
-        raise ValueError(f'no ground-state multiplicity known for element {symbol!r}') from None
+        raise ValueError(
+            f'no ground-state multiplicity known for element {symbol!r} (known: H to Lr); '
+            'no free-atom reference energy can be computed for it.'
+        ) from None
 
 
 @lru_cache(maxsize=32)

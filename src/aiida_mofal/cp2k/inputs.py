@@ -18,6 +18,7 @@ from ase import Atoms
 
 from aiida_mofal.mlp.configurations import ConfigurationError, validate_configuration
 
+from .checks import DISPERSIONS, MAX_LABEL_ATOMS
 from .elements import XTB_MAX_Z, atom_multiplicity, available_names
 from .sections import merge_sections
 
@@ -153,7 +154,7 @@ def build_cp2k_parameters(atoms: Atoms, settings: Mapping, *, walltime_seconds: 
             xc['VDW_POTENTIAL'] = {
                 'POTENTIAL_TYPE': 'PAIR_POTENTIAL',
                 'PAIR_POTENTIAL': {
-                    'TYPE': 'DFTD3(BJ)' if settings['dispersion'].upper() == 'D3(BJ)' else settings['dispersion'],
+                    'TYPE': DISPERSIONS.get(settings['dispersion'].upper(), settings['dispersion']),
                     'PARAMETER_FILE_NAME': 'dftd3.dat',
                     'REFERENCE_FUNCTIONAL': settings['xc'],
                 },
@@ -206,7 +207,23 @@ def check_labelling_input(atoms: Atoms, settings: Mapping, name: str, data_dir: 
         atoms = validate_configuration(atoms, name)
     except ConfigurationError as error:
         raise LabelInputError(str(error)) from None
+    limit = MAX_LABEL_ATOMS.get(settings['method'])
+    if limit is not None and len(atoms) > limit:
+        raise LabelInputError(
+            f'{name}: {len(atoms)} atoms is beyond what one {settings["method"]} single point can label here '
+            f'(at most {limit}); label clusters cut from it (mofal clusters) or a smaller cell.'
+        )
+    if abs(int(atoms.info['charge'])) > len(atoms):
+        raise LabelInputError(
+            f'{name}: a charge of {atoms.info["charge"]} e on {len(atoms)} atoms is not chemistry; give the charge '
+            'in units of e (usually between -(atoms) and +(atoms), most often small).'
+        )
     symbols = sorted(set(atoms.get_chemical_symbols()))
+    for symbol in symbols:  # the free-atom reference of every element is labelled too: refuse now, not then
+        try:
+            atom_multiplicity(symbol)
+        except ValueError as error:
+            raise LabelInputError(f'{name}: {error}') from None
     if settings['method'] == 'xtb':
         beyond = [symbol for symbol in symbols if Atoms(symbol).numbers[0] > XTB_MAX_Z]
         if beyond:

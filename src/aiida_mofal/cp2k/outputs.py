@@ -132,3 +132,29 @@ def parse_cp2k_output(text: str) -> Cp2kOutput:
         abort_lines = [line.strip(' *') for line in lines if '*' in line and line.strip(' *')]
         result.messages.extend(abort_lines[-6:])
     return result
+
+
+def abort_message(text: str) -> str | None:
+    """Return the text of CP2K's ``[ABORT]`` banner (``CPABORT``/``CPASSERT``) without its ASCII art, or None.
+
+    The banner is a box of ``*`` whose left 12 columns hold the drawing; the message is to their right, its last
+    line the source location (``aobasis/basis_set_types.F:1509``).
+    """
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if '[ABORT]' in line), None)
+    if start is None:
+        return None
+    words = []
+    for line in lines[start:]:
+        stripped = line.strip()
+        if stripped.startswith('****'):
+            break
+        if stripped.startswith('*') and stripped.endswith('*') and len(stripped) > 2:
+            content = stripped[1:-1][12:].strip()
+            if content:
+                words.append(content)
+    if not words:
+        return None
+    location = words.pop() if len(words) > 1 and ('.F:' in words[-1] or '.f90:' in words[-1]) else None
+    message = ' '.join(words)
+    return f'{message} (at {location})' if location else message

@@ -9,7 +9,6 @@ in the node's repository; attributes hold what people query.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,16 +25,16 @@ def feature_extractor_for(model, device: str = 'cpu', **kwargs):
     """Return a :class:`~aiida_mofal.mlp.features.FeatureExtractor` for a ``mofal.mace_model`` node."""
     from aiida_mofal.mlp.features import FeatureExtractor
 
-    with tempfile.TemporaryDirectory(prefix='mofal-model-') as directory:  # the model is read into memory
-        path = model.write(Path(directory) / model.FILENAME)
-        return FeatureExtractor(path, device=device, dtype=model.base.attributes.get('dtype'), **kwargs)
+    return FeatureExtractor(model.get_module(), device=device, dtype=model.base.attributes.get('dtype'), **kwargs)
 
 
 class DensityModelData(orm.Data):
     """The density model of one MACE model: per-element GMMs (+ PCA) and unknown-atom thresholds.
 
     Attributes: ``elements``, ``n_components`` and ``thresholds`` (log-likelihood, per element),
-    ``training_atoms`` (per element), ``pca_components`` (dimension after PCA or None), ``feature_size``,
+    ``training_atoms`` (per element), ``pca_components`` (the setting), ``dimensions`` (per element, after
+    PCA), ``bic`` (per element: BIC per number of components tried), ``calibration`` (per element: the
+    held-out check) and ``calibrated`` (False when an element over-flags held-out atoms), ``feature_size``,
     ``settings``, ``model_uuid``, ``model_sha256``, ``sha256`` of the file.
     """
 
@@ -52,12 +51,8 @@ class DensityModelData(orm.Data):
         self.base.repository.put_object_from_bytes(content, self.FILENAME)
         self.base.attributes.set_many(
             {
-                'elements': list(density_model.elements),
-                'n_components': density_model.n_components,
-                'thresholds': density_model.thresholds,
-                'training_atoms': {s: int(len(e.training_log_likelihood)) for s, e in density_model.elements.items()},
+                **density_model.summary(),
                 'pca_components': density_model.settings.get('pca_components'),
-                'feature_size': density_model.feature_size,
                 'settings': dict(density_model.settings),
                 'model_uuid': None if model is None else model.uuid,
                 'model_sha256': None if model is None else model.base.attributes.get('sha256'),

@@ -12,27 +12,6 @@
 * :mod:`.profile` -- the profile and :func:`setup`.
 * :mod:`.doctor` -- one function per check; :func:`.doctor.doctor` runs :data:`~.doctor.CHECKS` in order.
 
-Nothing here is needed by a calculation or a work chain: only the CLI and the tests import this package.
+Nothing here is needed by a calculation or a work chain: only the CLI and the tests import this package, and
+they import the submodule they need (this file re-exports nothing, so importing one check does not import them all).
 """
-
-from aiida_mofal.cp2k.executable import cp2k_data_dir, cp2k_version, find_cp2k, find_mpirun
-
-from .engines import find_lammps, lammps_environment
-from .localhost import CODE_CP2K, CODE_LAMMPS, CODE_PYTHON, ensure_codes, ensure_localhost
-from .profile import DEFAULT_PROFILE, setup
-
-__all__ = [
-    'CODE_CP2K',
-    'CODE_LAMMPS',
-    'CODE_PYTHON',
-    'DEFAULT_PROFILE',
-    'cp2k_data_dir',
-    'cp2k_version',
-    'ensure_codes',
-    'ensure_localhost',
-    'find_cp2k',
-    'find_lammps',
-    'find_mpirun',
-    'lammps_environment',
-    'setup',
-]

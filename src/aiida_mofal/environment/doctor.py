@@ -86,6 +86,48 @@ def check_daemon(context: DoctorContext) -> dict:
         return {'daemon': check(False, str(exception), 'verdi daemon start', required=False)}
 
 
+def check_processes(context: DoctorContext) -> dict:
+    """Find unfinished processes that nothing will ever run on (issue 18), and say the command that frees them.
+
+    A process is continued by a daemon worker only when the broker holds a task for it. A daemon restart while a
+    CalcJob was being created, or a foreground ``mofal label``/``mofal run`` stopped with Ctrl-C, leaves processes
+    that are neither finished nor queued: they wait forever. Those are the active processes without a task.
+    """
+    if context.profile is None:
+        return {}
+    from aiida.engine.processes.control import get_active_processes, get_process_tasks
+    from aiida.manage import get_manager
+
+    active = sorted(get_active_processes(project='id'))
+    if not active:
+        return {'processes': check(True, {'unfinished': 0}, required=False)}
+    try:
+        running = get_manager().get_daemon_client().is_daemon_running
+    except Exception:  # noqa: BLE001 -- no daemon configuration: as good as not running
+        running = False
+    try:
+        broker = get_manager().get_broker()
+        queued = set(get_process_tasks(broker)) if broker is not None else set()
+    except Exception as exception:  # noqa: BLE001 -- the broker is not reachable: cannot tell queued from stuck
+        value = {'unfinished': active[:20], 'broker': f'not reachable ({exception})'}
+        return {'processes': check(False, value, 'start the broker (see `broker` above), then run `mofal doctor` again',
+                                   required=False)}  # fmt: skip
+    stuck = [pk for pk in active if pk not in queued]
+    if stuck:
+        listed = ' '.join(map(str, stuck[:20]))
+        fix = (
+            f'{len(stuck)} unfinished process(es) have no task in the broker, so no daemon will ever continue them '
+            '(a daemon restart while a job was created, or a foreground run stopped with Ctrl-C). To resume them from '
+            'their last checkpoint: `verdi daemon stop && verdi process repair && verdi daemon start`; to end them '
+            f'instead: `verdi process kill {listed}`.'
+        )
+        return {'processes': check(False, {'unfinished': len(active), 'stuck': stuck[:20]}, fix, required=False)}
+    if not running:
+        fix = f'{len(active)} process(es) are queued for a daemon that is not running: `verdi daemon start`'
+        return {'processes': check(False, {'unfinished': len(active), 'queued': len(active)}, fix, required=False)}
+    return {'processes': check(True, {'unfinished': len(active), 'queued': len(active)}, required=False)}
+
+
 def check_localhost(context: DoctorContext) -> dict:
     """Check the ``localhost`` computer of ``mofal setup``."""
     if context.profile is None:
@@ -206,6 +248,7 @@ CHECKS: list[Callable[[DoctorContext], dict]] = [
     check_profile,
     check_broker,
     check_daemon,
+    check_processes,
     check_localhost,
     check_codes,
     check_remote_computers,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from numbers import Real
 from typing import Any
@@ -106,6 +107,37 @@ def _pair(value: Any, name: str) -> list[float] | None:
     raise ProtocolError(f'{name} must be a number (hold) or a [start, end] pair (linear ramp), got {value!r}')
 
 
+SANE_TIMESTEP = 5.0  # fs; atoms (H above all) need ~0.5-2 fs: beyond this a run blows up (tests do it on purpose)
+MAX_TIMESTEP = 100.0  # fs; beyond this it is a unit slip (ps for fs), refused
+MAX_TEMPERATURE = 10_000.0  # K
+MAX_PRESSURE = 100.0  # GPa; MOFs amorphise at a few GPa
+
+
+def _physical(name: str, timestep: float, temperature: list | None, pressure: list | None) -> None:
+    """Refuse values that no MD of a MOF means (most often a unit slip: bar for GPa, ps for fs, °C...).
+
+    A timestep between :data:`SANE_TIMESTEP` and :data:`MAX_TIMESTEP` is warned about, not refused: the handlers'
+    tests blow walks up with it on purpose; a campaign refuses it (``workchains/campaign_inputs.py``).
+    """
+    if timestep > MAX_TIMESTEP:
+        raise ProtocolError(
+            f'{name}.timestep {timestep:g} fs is beyond {MAX_TIMESTEP:g} fs; MD of atoms needs 0.5-2 fs '
+            '(the timestep is in fs, not ps).'
+        )
+    if timestep > SANE_TIMESTEP:
+        warnings.warn(
+            f'{name}.timestep {timestep:g} fs: MD of atoms needs 0.5-2 fs (the timestep is in fs); expect a blow-up',
+            stacklevel=4,
+        )
+    if temperature is not None and max(temperature) > MAX_TEMPERATURE:
+        raise ProtocolError(f'{name}.temperature {max(temperature):g} K is beyond {MAX_TEMPERATURE:g} K (give kelvin).')
+    if pressure is not None and max(abs(p) for p in pressure) > MAX_PRESSURE:
+        raise ProtocolError(
+            f'{name}.pressure {max(pressure, key=abs):g} GPa is beyond ±{MAX_PRESSURE:g} GPa; pressures are in GPa '
+            '(1 GPa = 10,000 bar).'
+        )
+
+
 def _validate_stage(stage: Any, index: int, ensemble: str, timestep: float) -> dict:
     name = f'schedule[{index}]'
     if not isinstance(stage, Mapping):
@@ -130,6 +162,7 @@ def _validate_stage(stage: Any, index: int, ensemble: str, timestep: float) -> d
         raise ProtocolError(f'{name}.temperature must be >= 0 K, got {stage["temperature"]!r}')
     if ensemble == 'npt' and pressure is None:
         raise ProtocolError(f'{name} needs a pressure (GPa) for ensemble npt')
+    _physical(name, float(stage_timestep), temperature, pressure)
     return {'steps': steps, 'temperature': temperature, 'pressure': pressure, 'timestep': float(stage_timestep)}
 
 

@@ -21,12 +21,20 @@ from ase.calculators.calculator import Calculator, all_changes
 __all__ = ['TorchScriptCalculator', 'compile_model']
 
 
-def compile_model(source: str | Path, target: str | Path, dtype: str = 'float64') -> Path:
-    """Write the TorchScript archive of the MACE model file ``source`` (in ``dtype``) to ``target``."""
+def compile_model(source, target: str | Path, dtype: str = 'float64') -> Path:
+    """Write the TorchScript archive of the MACE model ``source`` (in ``dtype``) to ``target``.
+
+    ``source`` is a MACE ``torch.nn.Module`` (``MaceModelData.get_module()``, rebuilt from weights) or the path of a
+    MACE ``.model`` pickle *that the caller made or trusts*: unpickling a file runs any code it holds, so aiida-mofal
+    itself always passes a module (see ``aiida_mofal.mlp.safe_model``).
+    """
     import mace  # noqa: F401  (before torch.load: mace lets e3nn load its constants)
     import torch
 
-    model = torch.load(str(source), map_location='cpu', weights_only=False)
+    if isinstance(source, str | Path):
+        model = torch.load(str(source), map_location='cpu', weights_only=False)  # a trusted file (docstring)
+    else:
+        model = source
     model = model.to(torch.float64 if dtype == 'float64' else torch.float32).eval()
     for parameter in model.parameters():
         parameter.requires_grad = False

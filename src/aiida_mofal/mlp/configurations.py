@@ -14,17 +14,30 @@ and its metadata in ``atoms.info``: ``config_type`` (``'periodic'`` or ``'cluste
 
 ASE's extxyz writer prints per-atom floats with 8 decimals; :func:`write_extxyz` writes every float with
 ``repr`` so that a data set reads back bit for bit.
+
+Strings are data too and must come back as the same strings (issue 18): an extxyz header is parsed by ASE's
+tokeniser, which reads ``it's`` as the start of a quoted value that swallows the rest of the line (``pbc``
+included), and turns ``T``, ``1`` or ``nan`` into a bool, an int and a float. So a string is written bare only
+when it is *plain* (letters, digits, ``_.+-/:@``) and ASE reads it back as that very string; any other string is
+written percent-encoded behind an ``s`` (``s`` + :func:`urllib.parse.quote`: only ``A-Za-z0-9_.-~%``, which every
+extxyz reader takes as one bare word), and the header lists the keys so written in ``mofal_strings`` (info keys)
+and ``mofal_string_arrays`` (per-atom string columns). :func:`read_extxyz` decodes them; MACE and ASE read the
+file unchanged (they see the encoded text of free-text metadata, and the plain values they use, such as
+``config_type``, are never encoded).
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Sequence
+from urllib.parse import quote, unquote
 
 import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols
 from ase.io import read
+from ase.io.extxyz import key_val_str_to_dict
 
 __all__ = [
     'CONFIG_TYPES',
@@ -47,10 +60,19 @@ STRESS_KEY = 'REF_stress'
 CONFIG_TYPES = ('periodic', 'cluster')
 EV_PER_A3_TO_GPA = 160.21766208
 MIN_DISTANCE = 0.5  # Å; closer atoms are a broken structure, not chemistry
+MAX_CELL_EDGE = 1000.0  # Å; a periodic cell beyond this is a unit slip or an absurd vacuum
+# Labels beyond these are broken (or in other units), never chemistry: uranium's all-electron energy is 7.6e5 eV
+MAX_ENERGY_PER_ATOM = 1.0e7  # eV
+MAX_FORCE = 1.0e5  # eV/Å
+MAX_STRESS = 100.0  # eV/Å³ = 16,000 GPa
 
 # Keys that the writer controls itself; everything else in ``info`` must be a plain scalar.
 _RESERVED_INFO = {ENERGY_KEY, STRESS_KEY, 'config_type', 'charge', 'multiplicity'}
 _RESERVED_ARRAYS = {'numbers', 'positions', FORCES_KEY}
+# Keys the extxyz format itself (or this module's string encoding) owns; a configuration may not use them.
+_FORMAT_KEYS = {'Lattice', 'Properties', 'pbc', 'mofal_strings', 'mofal_string_arrays'}
+_KEY = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
+_PLAIN = re.compile(r'[A-Za-z0-9_.+\-/:@]+')
 
 
 class ConfigurationError(ValueError):
@@ -121,8 +143,14 @@ def validate_configuration(atoms: Atoms, name: str = 'configuration') -> Atoms:
     if config_type == 'periodic':
         if not pbc.all():
             raise ConfigurationError(f'{name}: marked periodic but pbc={pbc.tolist()}; set atoms.pbc = True.')
+        _finite(atoms.cell.array, 'the cell', name)
         if abs(atoms.cell.volume) < 1e-6:
             raise ConfigurationError(f'{name}: periodic structure without a cell; give its lattice vectors.')
+        if max(atoms.cell.lengths()) > MAX_CELL_EDGE:
+            raise ConfigurationError(
+                f'{name}: a cell edge of {max(atoms.cell.lengths()):.4g} Å is beyond {MAX_CELL_EDGE:g} Å; '
+                'lengths are in Å (and a cluster needs no cell: make it non-periodic).'
+            )
     elif pbc.any():
         raise ConfigurationError(f'{name}: a cluster must not be periodic (pbc={pbc.tolist()}).')
     atoms.info['config_type'] = config_type
@@ -146,7 +174,11 @@ def validate_configuration(atoms: Atoms, name: str = 'configuration') -> Atoms:
     if natoms > 1:
         from ase.geometry import get_distances
 
-        if natoms <= 2000:
+        if not atoms.pbc.any():  # a k-d tree: ASE's binning is quadratic for long, thin clusters (issue 18)
+            from scipy.spatial import cKDTree
+
+            close = np.array(sorted(cKDTree(atoms.positions).query_pairs(MIN_DISTANCE)), dtype=int).reshape(-1, 2)
+        elif natoms <= 2000:
             _, dist = get_distances(atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
             np.fill_diagonal(dist, np.inf)
             close = np.argwhere(dist < MIN_DISTANCE)
@@ -167,6 +199,11 @@ def validate_configuration(atoms: Atoms, name: str = 'configuration') -> Atoms:
         if energy.shape != ():
             raise ConfigurationError(f'{name}: {ENERGY_KEY} must be one number (eV), got shape {energy.shape}.')
         atoms.info[ENERGY_KEY] = float(energy)
+        if abs(float(energy)) > MAX_ENERGY_PER_ATOM * natoms:
+            raise ConfigurationError(
+                f'{name}: {ENERGY_KEY} = {float(energy):.4g} eV is {abs(float(energy)) / natoms:.3g} eV per atom; no '
+                f'energy is beyond {MAX_ENERGY_PER_ATOM:g} eV/atom (even all-electron): check the units (eV).'
+            )
     if FORCES_KEY in atoms.arrays:
         forces = _finite(atoms.arrays[FORCES_KEY], FORCES_KEY, name)
         if forces.shape != (natoms, 3):
@@ -174,10 +211,20 @@ def validate_configuration(atoms: Atoms, name: str = 'configuration') -> Atoms:
                 f'{name}: {FORCES_KEY} has shape {forces.shape} but the structure has {natoms} atoms; '
                 f'expected ({natoms}, 3).'
             )
+        if np.abs(forces).max() > MAX_FORCE:
+            raise ConfigurationError(
+                f'{name}: a force of {np.abs(forces).max():.4g} eV/Å is beyond {MAX_FORCE:g} eV/Å: a broken label '
+                '(or not eV/Å); refusing it.'
+            )
     if STRESS_KEY in atoms.info:
         if config_type == 'cluster':
             raise ConfigurationError(f'{name}: a cluster has no stress; remove {STRESS_KEY}.')
         stress = voigt_from_matrix(_finite(atoms.info[STRESS_KEY], STRESS_KEY, name), name)
+        if np.abs(stress).max() > MAX_STRESS:
+            raise ConfigurationError(
+                f'{name}: a stress of {np.abs(stress).max():.4g} eV/Å³ ({np.abs(stress).max() * EV_PER_A3_TO_GPA:.4g} '
+                f'GPa) is beyond {MAX_STRESS:g} eV/Å³; stress is in eV/Å³ (ASE), not GPa or bar.'
+            )
         atoms.info[STRESS_KEY] = stress
 
     for key, value in atoms.info.items():
@@ -187,8 +234,12 @@ def validate_configuration(atoms: Atoms, name: str = 'configuration') -> Atoms:
             raise ConfigurationError(
                 f'{name}: info[{key!r}] is a {type(value).__name__}; only scalars can be stored in a data set.'
             )
-        if isinstance(value, str) and ('"' in value or '\n' in value):
-            raise ConfigurationError(f'{name}: info[{key!r}] contains a quote or newline.')
+    for key in list(atoms.info) + list(atoms.arrays):
+        if not isinstance(key, str) or not _KEY.fullmatch(key) or key in _FORMAT_KEYS:
+            raise ConfigurationError(
+                f'{name}: key {key!r} cannot be stored; keys are identifiers (letters, digits, _) other than '
+                f'{", ".join(sorted(_FORMAT_KEYS))}.'
+            )
     for key, value in atoms.arrays.items():
         if key in _RESERVED_ARRAYS:
             continue
@@ -196,6 +247,8 @@ def validate_configuration(atoms: Atoms, name: str = 'configuration') -> Atoms:
             raise ConfigurationError(f'{name}: per-atom array {key!r} has shape {value.shape}.')
         if value.dtype.kind == 'f':
             _finite(value, key, name)
+        elif value.dtype.kind == 'O' and all(isinstance(item, str) for item in value.ravel()):
+            atoms.arrays[key] = value.astype(str)
         elif value.dtype.kind not in 'iubU':
             raise ConfigurationError(f'{name}: per-atom array {key!r} has unsupported dtype {value.dtype}.')
     return atoms
@@ -213,6 +266,26 @@ def labels_of(atoms: Atoms) -> set[str]:
     return found
 
 
+def _is_plain(text: str) -> bool:
+    """Return whether ``text`` can be written bare, every extxyz reader giving back this very string."""
+    if not _PLAIN.fullmatch(text):
+        return False
+    parsed = key_val_str_to_dict(f'k={text}').get('k')
+    return isinstance(parsed, str) and parsed == text
+
+
+def encode_string(text: str) -> str:
+    """Return the one-word form of any string (``s`` + percent-encoding); :func:`decode_string` inverts it."""
+    return 's' + quote(text, safe='')
+
+
+def decode_string(word: str) -> str:
+    """Invert :func:`encode_string`."""
+    if not word.startswith('s'):
+        raise ConfigurationError(f'{word!r} is not an encoded string (it must start with "s").')
+    return unquote(word[1:], errors='strict')
+
+
 def _fmt(value) -> str:
     if isinstance(value, (bool, np.bool_)):
         return 'T' if value else 'F'
@@ -220,8 +293,7 @@ def _fmt(value) -> str:
         return str(int(value))
     if isinstance(value, (float, np.floating)):
         return repr(float(value))
-    text = str(value)
-    return f'"{text}"' if (not text or any(c in text for c in ' =,')) else text
+    return str(value)
 
 
 _TYPE_CODE = {'f': 'R', 'i': 'I', 'u': 'I', 'b': 'L', 'U': 'S'}
@@ -232,10 +304,14 @@ def _write_one(atoms: Atoms, out: io.StringIO) -> None:
     columns = [('species', 'S', 1, np.array(atoms.get_chemical_symbols())), ('pos', 'R', 3, atoms.positions)]
     if FORCES_KEY in atoms.arrays:
         columns.append((FORCES_KEY, 'R', 3, atoms.arrays[FORCES_KEY]))
+    encoded_arrays = []
     for key in sorted(set(atoms.arrays) - _RESERVED_ARRAYS):
         value = atoms.arrays[key]
         width = 1 if value.ndim == 1 else value.shape[1]
-        columns.append((key, _TYPE_CODE[value.dtype.kind], width, value))
+        if value.dtype.kind == 'U' and not all(_is_plain(str(item)) for item in value.ravel()):
+            encoded_arrays.append(key)
+            value = np.vectorize(encode_string, otypes=[object])(value.astype(str))
+        columns.append((key, _TYPE_CODE[value.dtype.kind] if value.dtype.kind != 'O' else 'S', width, value))
     header = []
     if atoms.cell.rank > 0:
         header.append('Lattice="' + ' '.join(repr(float(x)) for x in atoms.cell.array.ravel()) + '"')
@@ -246,8 +322,18 @@ def _write_one(atoms: Atoms, out: io.StringIO) -> None:
         header.append(f'{STRESS_KEY}="' + ' '.join(_fmt(x) for x in atoms.info[STRESS_KEY]) + '"')
     for key in ('config_type', 'charge', 'multiplicity'):
         header.append(f'{key}={_fmt(atoms.info[key])}')
+    encoded_info = []
     for key in sorted(set(atoms.info) - _RESERVED_INFO):
-        header.append(f'{key}={_fmt(atoms.info[key])}')
+        value = atoms.info[key]
+        if isinstance(value, (str, np.str_)) and not _is_plain(str(value)):
+            encoded_info.append(key)
+            value = encode_string(str(value))
+        header.append(f'{key}={_fmt(value)}')
+    # the lists end with ':' so that no list (e.g. a lone key `T`) reads back as anything but a string
+    if encoded_info:
+        header.append('mofal_strings=' + ':'.join(encoded_info) + ':')
+    if encoded_arrays:
+        header.append('mofal_string_arrays=' + ':'.join(encoded_arrays) + ':')
     header.append('pbc="' + ' '.join('T' if p else 'F' for p in atoms.pbc) + '"')
     out.write(f'{natoms}\n{" ".join(header)}\n')
     for index in range(natoms):
@@ -289,8 +375,28 @@ def read_extxyz(text_or_path) -> list[Atoms]:
             atoms.info[STRESS_KEY] = voigt_from_matrix(atoms.info[STRESS_KEY])
         for name in [name for name, array in atoms.arrays.items() if array.dtype == object]:
             atoms.arrays[name] = atoms.arrays[name].astype(str)  # ASE returns string columns as objects at times
+        _decode_strings(atoms)
         result.append(atoms)
     return result
+
+
+def _key_list(atoms: Atoms, key: str) -> list[str]:
+    value = atoms.info.pop(key, None)
+    if value is None:
+        return []
+    return [name for name in str(value).split(':') if name]
+
+
+def _decode_strings(atoms: Atoms) -> None:
+    """Undo the string encoding of :func:`write_extxyz` (see the module docstring) in place."""
+    for key in _key_list(atoms, 'mofal_strings'):
+        if key in atoms.info:
+            atoms.info[key] = decode_string(str(atoms.info[key]))
+    for key in _key_list(atoms, 'mofal_string_arrays'):
+        if key in atoms.arrays:
+            words = atoms.arrays[key].astype(str)
+            decoded = [decode_string(word) for word in words.ravel()]
+            atoms.arrays[key] = np.array(decoded, dtype=str).reshape(words.shape)
 
 
 def element_symbols(numbers: Iterable[int]) -> list[str]:

@@ -29,7 +29,12 @@ __all__ = ['FeatureExtractor', 'load_mace_model']
 
 
 def load_mace_model(path: str | Path, device: str = 'cpu', dtype: str | None = None):
-    """Load a MACE model file for inference (eval mode, no parameter gradients) in ``dtype``."""
+    """Load a MACE model file for inference (eval mode, no parameter gradients) in ``dtype``.
+
+    The file is unpickled, which runs any code it holds: give only a file this job's CalcJob wrote (it writes MACE's
+    file from a node's checked weights, ``MaceModelData.write``) or one you trust. In the calling process
+    aiida-mofal passes the module itself (``MaceModelData.get_module()``), never a path.
+    """
     import mace  # noqa: F401  (sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD before torch.load; see tests/conftest.py)
     import torch
 

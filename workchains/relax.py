@@ -1,0 +1,152 @@
+"""``mofal.relax.base``: MACE relaxations that continue until every structure has converged.
+
+A job that stops some structures at their step limit (``ERROR_NOT_CONVERGED``) or before the walltime
+(``ERROR_OUT_OF_WALLTIME``) is followed by one that relaxes only those, each from the geometry it reached; the
+converged ones are kept. The outputs are those of :class:`~aiida_mofal.calculations.relax.MaceRelaxCalculation`
+for every structure, whichever job relaxed it; ``result`` joins the jobs' records (:func:`join_relax_results`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiida import orm
+from aiida.common import LinkType
+from aiida.engine import ProcessHandlerReport, calcfunction, process_handler
+
+from aiida_mofal.calculations.relax import MaceRelaxCalculation, check_relax_inputs
+from aiida_mofal.data.mace_model import MaceModelData
+
+from .restart import RestartWorkChain
+
+__all__ = ('MaceRelaxWorkChain', 'join_relax_results')
+
+
+@calcfunction
+def join_relax_results(**results: orm.Dict) -> orm.Dict:
+    """Join the ``result`` records of consecutive relaxation jobs (``result_0``, ``result_1``, ...): the last wins.
+
+    Each structure's record is that of the job that relaxed it last, with the steps of all jobs added up.
+    """
+    joined: dict[str, dict] = {}
+    ordered = sorted(results, key=lambda key: int(key.rsplit('_', 1)[1]))
+    for key in ordered:
+        for name, record in results[key]['structures'].items():
+            steps = joined.get(name, {}).get('steps', 0)
+            joined[name] = {**record, 'steps': steps + record['steps']}
+    last = results[ordered[-1]].get_dict()
+    return orm.Dict({**last, 'structures': joined, 'jobs': len(ordered)})
+
+
+class MaceRelaxWorkChain(RestartWorkChain):
+    """Relax structures with a MACE model; continue the ones a job left unconverged from where they stopped."""
+
+    _process_class = MaceRelaxCalculation
+    _inputs_namespace = 'relax'
+
+    @classmethod
+    def define(cls, spec):
+        """Define the process specification."""
+        super().define(spec)
+        spec.input(
+            'torchscript',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(True),
+            help='Run MACE as TorchScript (compiled once per model; the jobs then skip importing mace-torch).',
+        )
+        spec.output_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Relaxed, by name.')
+        spec.output_namespace('forces', valid_type=orm.ArrayData, dynamic=True, help='Forces and stress, by name.')
+        spec.output('result', valid_type=orm.Dict, help='Per name: energy, stress, volume, steps, converged.')
+
+    @classmethod
+    def get_builder_for(
+        cls,
+        code: orm.AbstractCode,
+        structures: Mapping[str, orm.StructureData],
+        model: MaceModelData,
+        settings: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        max_iterations: int = 5,
+    ):
+        """Return a builder that relaxes ``structures`` (name → StructureData) with ``model``.
+
+        :param settings: :mod:`aiida_mofal.md.relax` settings (mode, optimizer, fmax, max_steps, pressure).
+        :raises ValueError: for settings, elements or cells that cannot give a result, before anything runs.
+        """
+        settings = check_relax_inputs(dict(structures), model, dict(settings or {}))
+        builder = cls.get_builder()
+        builder.relax.code = code
+        builder.relax.model = model
+        builder.relax.structures = dict(structures)
+        builder.relax.settings = orm.Dict(settings)
+        builder.relax.metadata.options = {
+            'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1},
+            **dict(options or {}),
+        }
+        builder.max_iterations = orm.Int(max_iterations)
+        return builder
+
+    def setup(self):
+        """Copy the inputs; compile the model to TorchScript once (when it can be)."""
+        super().setup()
+        self.ctx.relaxed = {}
+        self.ctx.results = []
+        if self.inputs.torchscript.value and 'compiled_model' not in self.ctx.inputs:
+            from aiida_mofal.calculations.torchscript import get_torchscript_model
+
+            try:
+                self.ctx.inputs.compiled_model = get_torchscript_model(self.ctx.inputs.model)
+            except Exception as exception:  # noqa: BLE001  (any scripting failure: fall back to the eager model)
+                self.report(f'TorchScript compilation failed ({exception}); the jobs load the model with mace-torch')
+
+    def _collect(self, node) -> list[str]:
+        """Keep the outputs of ``node``'s converged structures; return the names left to relax."""
+        links = {link.link_label: link.node for link in node.base.links.get_outgoing(link_type=LinkType.CREATE).all()}
+        if 'result' not in links:
+            return sorted(self.ctx.inputs.structures)
+        self.ctx.results.append(links['result'])
+        records = links['result']['structures']
+        pending = []
+        for name in sorted(self.ctx.inputs.structures):
+            structure = links.get(f'structures__{name}')
+            if structure is not None:
+                self.ctx.relaxed[name] = (structure, links[f'forces__{name}'])
+            if not records.get(name, {}).get('converged', False):
+                pending.append(name)
+                if structure is not None:
+                    self.ctx.inputs.structures[name] = structure
+        self.ctx.inputs.structures = {name: self.ctx.inputs.structures[name] for name in pending}
+        return pending
+
+    @process_handler(
+        priority=500,
+        exit_codes=[
+            MaceRelaxCalculation.exit_codes.ERROR_NOT_CONVERGED,
+            MaceRelaxCalculation.exit_codes.ERROR_OUT_OF_WALLTIME,
+        ],
+    )
+    def handle_not_converged(self, node):
+        """Continue every structure that hit the step limit or the walltime from the geometry it reached."""
+        pending = self._collect(node)
+        self.report(f'{node.process_label}<{node.pk}>: {len(pending)} structure(s) continue: {", ".join(pending)}')
+        return ProcessHandlerReport(True)
+
+    def results(self):
+        """Attach every structure's last outputs and the joined records."""
+        node = self.ctx.children[self.ctx.iteration - 1]
+        if node.is_finished_ok:
+            self._collect(node)
+        structures = {name: pair[0] for name, pair in self.ctx.relaxed.items()}
+        forces = {name: pair[1] for name, pair in self.ctx.relaxed.items()}
+        self.out('structures', structures)
+        self.out('forces', forces)
+        if len(self.ctx.results) == 1:
+            self.out('result', self.ctx.results[0])
+        elif self.ctx.results:
+            self.out('result', join_relax_results(**{f'result_{k}': r for k, r in enumerate(self.ctx.results)}))
+        if not self.ctx.is_finished and self.ctx.iteration >= self.inputs.max_iterations.value:
+            self.report(f'structures still unconverged after {self.ctx.iteration} jobs')
+            return self.exit_codes.ERROR_MAXIMUM_ITERATIONS_EXCEEDED
+        self.report(f'relaxed {len(structures)} structure(s) in {self.ctx.iteration} job(s)')
+        return None

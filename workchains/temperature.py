@@ -1,0 +1,418 @@
+"""The temperature-driven active-learning campaign with CBAD selection (Sharma & Sanvito, Figure 4) as a work chain."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aiida import orm
+from aiida.engine import ExitCode, ToContext, WorkChain, if_, while_
+from ase import Atoms
+
+from aiida_mofal.calculations.datasets import merge_datasets
+from aiida_mofal.calculations.mace_evaluate import evaluate_model
+from aiida_mofal.calculations.selection import select_cbad
+from aiida_mofal.calculations.temperature import (
+    displaced_starts,
+    perturbed_frames,
+    ramp_test_set,
+    record_temperature_step,
+)
+from aiida_mofal.data import DatasetData
+
+from .label import LabelWorkChain
+from .md import MdBaseWorkChain
+from .temperature_inputs import temperature_inputs, validate_temperature_settings
+from .train import TrainWorkChain
+
+__all__ = ('TemperatureCampaignWorkChain',)
+
+
+class TemperatureCampaignWorkChain(WorkChain):
+    """Grow a training set by MD at rising temperatures, keeping at most one CBAD-new configuration per run.
+
+    Step 0: CBAD-select random perturbations of the experimental structure, label them (energy, forces, stress),
+    train model 0; one MD ramp (``test.temperature_range``) with model 0 gives the test set, labelled once. Step k
+    (T_k = 100, 200, ... K by default): one MD job of ``explore.runs`` independent NPT walks from randomly displaced
+    starts with model k−1; from each run at most one frame, the one adding most new (type, bin) pairs against the
+    training set's CBAD occupancy (``select_cbad``, ``best_per_trajectory``); label; retrain (fine-tune or from
+    scratch); evaluate on the test set. It stops after T_max, or at the first step that accepts nothing; either
+    way it ends with exit status 0 and a message saying which.
+    """
+
+    @classmethod
+    def define(cls, spec):
+        """Define the process specification."""
+        super().define(spec)
+        spec.input(
+            'settings',
+            valid_type=orm.Dict,
+            validator=validate_temperature_settings,
+            help='The temperature-campaign settings.',
+        )
+        spec.input('structure', valid_type=orm.StructureData, help='The experimental structure (CBAD reference).')
+        spec.input('cp2k_code', valid_type=orm.AbstractCode)
+        spec.input('train_code', valid_type=orm.AbstractCode)
+        spec.input('md_code', valid_type=orm.AbstractCode)
+        spec.outline(
+            cls.setup,
+            cls.perturb_and_select,
+            cls.label_initial,
+            cls.inspect_initial_labels,
+            cls.train,
+            cls.inspect_training,
+            if_(cls.wants_test_set)(
+                cls.run_test_ramp,
+                cls.label_test_set,
+                cls.inspect_test_set,
+            ),
+            cls.evaluate_and_record,
+            while_(cls.should_continue)(
+                cls.explore,
+                cls.select,
+                if_(cls.accepted_any)(
+                    cls.label,
+                    cls.merge,
+                    cls.train,
+                    cls.inspect_training,
+                    cls.evaluate_and_record,
+                ).else_(
+                    cls.nothing_accepted,
+                ),
+            ),
+            cls.finalise,
+        )
+        spec.output('model', valid_type=orm.Data, help='The last model (mofal.mace_model).')
+        spec.output('dataset', valid_type=DatasetData, help='The final training set.')
+        spec.output('test_set', valid_type=DatasetData, required=False, help='The labelled test ramp frames.')
+        spec.output('occupancy', valid_type=orm.Dict, help='The CBAD occupancy of the last selection.')
+        spec.output_namespace('steps', valid_type=orm.Dict, dynamic=True, help='One record per temperature step.')
+        spec.exit_code(
+            405,
+            'ERROR_TOO_FEW_INITIAL',
+            message='CBAD accepted {accepted} of {candidates} perturbations and training needs at least 2: raise '
+            'initial.candidates or initial.rattle, or refine selection.resolutions',
+        )
+        spec.exit_code(
+            410, 'ERROR_INITIAL_LABELLING', message='the step-0 configurations could not be labelled: {reason}'
+        )
+        spec.exit_code(420, 'ERROR_TRAINING', message='training failed at step {step}: {reason}')
+        spec.exit_code(425, 'ERROR_TEST_SET', message='the test set could not be made: {reason}')
+        spec.exit_code(
+            430, 'ERROR_EXPLORATION', message='no MD run of step {step} ({temperature} K) gave frames: {reason}'
+        )
+        spec.exit_code(440, 'ERROR_LABELLING', message='no configuration of step {step} could be labelled: {reason}')
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        codes: Mapping[str, orm.AbstractCode | str] | None,
+        structure: orm.StructureData | Atoms | str | Path | Mapping[str, Any],
+        protocol: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+    ):
+        """Return a builder for a temperature campaign on ``structure`` from ``protocols/temperature.yaml``.
+
+        Everything that can be checked before a job runs is checked here: the settings (unknown keys, values, the
+        label, MACE and MD protocols and overrides they name, the CBAD resolutions), the codes, the CalcJob
+        options, the structure against the label protocol and as a CBAD reference, and the runs' MD settings.
+
+        :param codes: per step (``cp2k``, ``train``, ``md``) a code or its label; a step not given takes
+            ``resources.<step>.code`` of the settings.
+        :param structure: a ``StructureData``, ASE ``Atoms`` or structure file, or a mapping of one name to one
+            (the ``targets`` of a campaign file).
+        :param overrides: the sections of a campaign file (``initial``, ``selection``, ..., ``resources``) merged
+            over the protocol and validated; see ``docs/guide/temperature.md``.
+        :param options: per step, CalcJob options over ``resources.<step>.options``.
+        :raises ValueError: naming the key, the structure or the code and the fix.
+        """
+        builder = cls.get_builder()
+        for key, value in temperature_inputs(codes, structure, protocol, overrides, options).items():
+            builder[key] = value
+        builder.metadata.label = builder.settings['name']
+        return builder
+
+    # ---------------------------------------------------------------------------------------------- helpers
+    def _options(self, step: str) -> dict | None:
+        return self.ctx.settings['resources'][step]['options'] or None
+
+    def _label_builder(self, structures: DatasetData, link_label: str, **kwargs):
+        settings = self.ctx.settings
+        builder = LabelWorkChain.get_builder_from_protocol(
+            self.inputs.cp2k_code,
+            structures,
+            protocol=settings['label']['protocol'],
+            overrides=settings['label']['overrides'],
+            options=self._options('cp2k'),
+            **kwargs,
+        )
+        builder.metadata.call_link_label = link_label
+        return builder
+
+    def _md_builder(self, schedule: list[dict], link_label: str, walks: list[dict] | None = None, seed: int = 0):
+        explore = self.ctx.settings['explore']
+        overrides = {**explore['overrides'], 'schedule': schedule, 'seed': seed}
+        builder = MdBaseWorkChain.get_builder_from_protocol(
+            self.inputs.md_code,
+            self.inputs.structure,
+            self.ctx.model,
+            protocol=explore['protocol'],
+            overrides=overrides,
+            engine=explore['engine'],
+            options=self._options('md'),
+            walks=walks,
+        )
+        builder.metadata.call_link_label = link_label
+        return builder
+
+    def _seed(self) -> int:
+        return int(self.ctx.settings['initial']['seed']) * 1000 + self.ctx.step
+
+    def _failed_labels(self, node) -> int:
+        return len(node.outputs.failed.get_dict()) if 'failed' in node.outputs else 0
+
+    # ---------------------------------------------------------------------------------------------- step 0
+    def setup(self):
+        """Read the settings, the temperature ladder and the run length once; start at step 0 with no model."""
+        from aiida_mofal.campaign.temperature import temperatures
+        from aiida_mofal.md.protocol import load_md_settings, total_steps
+
+        self.ctx.settings = self.inputs.settings.get_dict()
+        explore = self.ctx.settings['explore']
+        self.ctx.temperatures = temperatures(self.ctx.settings)
+        protocol_steps = total_steps(load_md_settings(explore['protocol'], explore['overrides']))
+        self.ctx.run_steps = explore['steps'] or protocol_steps
+        self.ctx.step = 0
+        self.ctx.model = None
+        self.ctx.test = None
+        self.ctx.stop = None
+        self.ctx.roles = {}
+        self.ctx.step_info = {}
+
+    def perturb_and_select(self):
+        """Make the step-0 candidates (perturbations of the structure) and keep those CBAD accepts, in order."""
+        initial = self.ctx.settings['initial']
+        candidates = perturbed_frames(self.inputs.structure, orm.Dict(initial))
+        settings = orm.Dict({'resolutions': self.ctx.settings['selection']['resolutions'], 'mode': 'sequential'})
+        outputs, node = select_cbad.run_get_node(self.inputs.structure, settings, perturbations=candidates)
+        self.ctx.selection, self.ctx.occupancy = outputs['report'], outputs['occupancy']
+        self.ctx.selected = outputs['dataset']
+        self.ctx.roles['selection'] = node
+        report = self.ctx.selection.get_dict()
+        self.report(f'step 0: CBAD accepted {report["n_selected"]} of {report["n_frames"]} perturbed configurations')
+        if report['n_selected'] < 2:  # a training needs a validation split: one configuration is not a training set
+            return self.exit_codes.ERROR_TOO_FEW_INITIAL.format(
+                accepted=report['n_selected'], candidates=report['n_frames']
+            )
+        return None
+
+    def label_initial(self):
+        """Label the accepted perturbations (energy, forces, stress) and compute the E0s."""
+        return ToContext(initial_label=self.submit(self._label_builder(self.ctx.selected, 'step_0_label')))
+
+    def inspect_initial_labels(self):
+        """Make the labelled perturbations the first training set; keep the E0s for every later label."""
+        node = self.ctx.initial_label
+        if 'dataset' not in node.outputs:
+            return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason=node.exit_message or 'no data set')
+        if node.exit_status == LabelWorkChain.exit_codes.ERROR_ISOLATED_ATOMS_FAILED.status:
+            return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason=node.exit_message)
+        if node.outputs.dataset.count < 2:
+            reason = f'only {node.outputs.dataset.count} labelled; training needs at least 2 ({node.exit_message})'
+            return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason=reason)
+        self.ctx.training = node.outputs.dataset
+        self.ctx.e0s = node.outputs.isolated_atom_energies
+        self.ctx.roles['label'] = node
+        self.ctx.step_info = {'runs': 0, 'runs_with_frames': 0, 'labelled': node.outputs.dataset.count,
+                              'failures': self._failed_labels(node)}  # fmt: skip
+        return None
+
+    def train(self):
+        """Train model 0, or retrain: fine-tune from the previous model unless ``train.fine_tune`` is false."""
+        settings = self.ctx.settings
+        parent = self.ctx.model if (self.ctx.model is not None and settings['train']['fine_tune']) else None
+        builder = TrainWorkChain.get_builder_from_protocol(
+            self.inputs.train_code,
+            self.ctx.training,
+            test=self.ctx.test,
+            protocol=settings['train']['protocol'],
+            overrides=settings['train']['overrides'],
+            parent_model=parent,
+            seed=settings['initial']['seed'] + self.ctx.step,
+            options=self._options('train'),
+        )
+        builder.metadata.call_link_label = f'step_{self.ctx.step}_train'
+        return ToContext(training_run=self.submit(builder))
+
+    def inspect_training(self):
+        """Keep the new model."""
+        node = self.ctx.training_run
+        if not node.is_finished_ok or 'model' not in node.outputs:
+            return self.exit_codes.ERROR_TRAINING.format(step=self.ctx.step, reason=node.exit_message or 'no model')
+        self.ctx.model = node.outputs.model
+        self.ctx.roles['train'] = node
+        return None
+
+    def wants_test_set(self) -> bool:
+        """Whether the settings ask for a test set (``test.frames`` > 0)."""
+        return self.ctx.settings['test']['frames'] > 0
+
+    def run_test_ramp(self):
+        """One MD run with model 0 and T ramped over ``test.temperature_range``: the test set's frames."""
+        test = self.ctx.settings['test']
+        low, high = test['temperature_range']
+        pressure = self.ctx.settings['explore']['pressure']
+        stage = {'steps': test['steps'], 'temperature': [low, high], 'pressure': pressure}
+        seed = self._seed() + 999
+        return ToContext(test_ramp=self.submit(self._md_builder([stage], 'test_ramp', seed=seed)))
+
+    def label_test_set(self):
+        """Take evenly spaced frames of the ramp and label them once, with the E0s of step 0."""
+        node = self.ctx.test_ramp
+        if 'trajectory' not in node.outputs:
+            return self.exit_codes.ERROR_TEST_SET.format(reason=f'the MD ramp gave no trajectory ({node.exit_message})')
+        if not node.is_finished_ok:
+            self.report(f'the test ramp ended with {node.exit_status} ({node.exit_message}); using its frames')
+        frames = ramp_test_set(node.outputs.trajectory, orm.Dict({'frames': self.ctx.settings['test']['frames']}))
+        builder = self._label_builder(frames, 'test_label', isolated_atom_energies=self.ctx.e0s)
+        return ToContext(test_label=self.submit(builder))
+
+    def inspect_test_set(self):
+        """Keep the labelled test set."""
+        node = self.ctx.test_label
+        if 'dataset' not in node.outputs:
+            return self.exit_codes.ERROR_TEST_SET.format(reason=f'no test frame was labelled ({node.exit_message})')
+        self.ctx.test = node.outputs.dataset
+        self.ctx.roles.update(test_ramp=self.ctx.test_ramp, test_label=node)
+        return None
+
+    def evaluate_and_record(self):
+        """Evaluate the new model on the test set (or the training set without one) and store the step's record."""
+        evaluation_set = self.ctx.test if self.ctx.test is not None else self.ctx.training
+        results, evaluation = evaluate_model.run_get_node(self.ctx.model, evaluation_set)
+        self.ctx.roles['evaluation'] = evaluation
+        nodes = [node for node in self.ctx.roles.values() if node is not None]
+        wall = (max(n.mtime for n in nodes) - min(n.ctime for n in nodes)).total_seconds()
+        processes = {
+            **self.ctx.step_info,
+            'processes': {role: node.uuid for role, node in sorted(self.ctx.roles.items())},
+            'evaluation': evaluation.uuid,
+            'wall_seconds': wall,
+        }
+        inputs = {
+            'step': orm.Int(self.ctx.step),
+            'training': self.ctx.training,
+            'metrics': results['metrics'],
+            'evaluated_on': orm.Str('test' if self.ctx.test is not None else 'training'),
+            'processes': orm.Dict(processes),
+            'selection': self.ctx.selection,
+        }
+        if self.ctx.step > 0:
+            inputs['temperature'] = orm.Float(self.ctx.temperatures[self.ctx.step - 1])
+        record = record_temperature_step(**inputs)
+        self.out(f'steps.step_{self.ctx.step}', record)
+        row = record.get_dict()
+        where = 'perturbations' if self.ctx.step == 0 else f'{row["temperature_k"]:g} K'
+        self.report(
+            f'step {self.ctx.step} ({where}): {row["accepted"]} accepted of {row["frames_seen"]} frames, '
+            f'{row["training_configurations"]} configurations, force RMSE {row["force_rmse_ev_per_a"]} eV/Å'
+        )
+
+    # ---------------------------------------------------------------------------------------------- step k
+    def should_continue(self) -> bool:
+        """Go on to the next temperature unless the last one is done (or a step accepted nothing)."""
+        if self.ctx.stop is not None:
+            return False
+        if self.ctx.step >= len(self.ctx.temperatures):
+            self.ctx.stop = f'reached T_max = {self.ctx.temperatures[-1]:g} K after {self.ctx.step} temperature step(s)'
+            return False
+        self.ctx.step += 1
+        self.ctx.roles, self.ctx.step_info = {}, {}
+        return True
+
+    def explore(self):
+        """Submit one MD job: ``runs`` NPT walks at T_k with the last model, each from its own displaced start."""
+        explore = self.ctx.settings['explore']
+        temperature = self.ctx.temperatures[self.ctx.step - 1]
+        seed = self._seed()
+        starts = displaced_starts(
+            self.inputs.structure, orm.Dict({'runs': explore['runs'], 'rattle': explore['start_rattle'], 'seed': seed})
+        )
+        walks = [{'structure': starts[key], 'seed': seed * 1000 + index} for index, key in enumerate(sorted(starts))]
+        stage = {'steps': self.ctx.run_steps, 'temperature': temperature, 'pressure': explore['pressure']}
+        builder = self._md_builder([stage], f'step_{self.ctx.step}_md', walks=walks, seed=seed)
+        self.report(f'step {self.ctx.step}: {len(walks)} NPT runs of {self.ctx.run_steps} steps at {temperature:g} K')
+        return ToContext(md=self.submit(builder))
+
+    def select(self):
+        """From each run's trajectory (as stored), CBAD keeps at most one frame against the training set."""
+        node = self.ctx.md
+        self.ctx.roles['md'] = node
+        walks = node.outputs.walks if 'walks' in node.outputs else {}
+        trajectories = {f'run_{int(key.split("_")[-1]):03d}': walks[key]['trajectory'] for key in walks
+                        if 'trajectory' in walks[key]}  # fmt: skip
+        runs = self.ctx.settings['explore']['runs']
+        self.ctx.step_info = {'runs': runs, 'runs_with_frames': len(trajectories), 'md_exit_status': node.exit_status}
+        if not trajectories:
+            return self.exit_codes.ERROR_EXPLORATION.format(
+                step=self.ctx.step,
+                temperature=f'{self.ctx.temperatures[self.ctx.step - 1]:g}',
+                reason=node.exit_message or f'exit status {node.exit_status}',
+            )
+        if len(trajectories) < runs:
+            self.report(f'step {self.ctx.step}: {runs - len(trajectories)} of {runs} runs gave no frames')
+        resolutions = self.ctx.settings['selection']['resolutions']
+        settings = orm.Dict({'resolutions': resolutions, 'mode': 'best_per_trajectory'})
+        outputs, selection = select_cbad.run_get_node(
+            self.inputs.structure, settings, training_set=self.ctx.training, **trajectories
+        )
+        self.ctx.roles['selection'] = selection
+        self.ctx.selection, self.ctx.occupancy = outputs['report'], outputs['occupancy']
+        self.ctx.selected = outputs['dataset']
+        report = self.ctx.selection.get_dict()
+        self.report(f'step {self.ctx.step}: CBAD accepted {report["n_selected"]} of {len(trajectories)} runs '
+                    f'({report["n_frames"]} frames)')  # fmt: skip
+        return None
+
+    def accepted_any(self) -> bool:
+        """Whether CBAD found anything new in this step's runs."""
+        return self.ctx.selection['n_selected'] > 0
+
+    def label(self):
+        """Label the accepted configurations with the campaign's protocol and the step-0 E0s."""
+        link_label = f'step_{self.ctx.step}_label'
+        builder = self._label_builder(self.ctx.selected, link_label, isolated_atom_energies=self.ctx.e0s)
+        return ToContext(step_label=self.submit(builder))
+
+    def merge(self):
+        """Add the labelled configurations to the training set (failed ones are counted, not added)."""
+        node = self.ctx.step_label
+        self.ctx.roles['label'] = node
+        self.ctx.step_info.update(failures=self._failed_labels(node))
+        if 'dataset' not in node.outputs:
+            return self.exit_codes.ERROR_LABELLING.format(step=self.ctx.step, reason=node.exit_message or 'no data set')
+        self.ctx.step_info['labelled'] = node.outputs.dataset.count
+        self.ctx.training = merge_datasets(previous=self.ctx.training, new=node.outputs.dataset)
+        return None
+
+    def nothing_accepted(self):
+        """Every run's frames sit in occupied bins: the training set already covers T_k; record the step and stop.
+
+        The model is the previous step's; its errors are recorded again for this step's row.
+        """
+        temperature = self.ctx.temperatures[self.ctx.step - 1]
+        self.ctx.step_info.update(labelled=0, failures=0)
+        self.evaluate_and_record()
+        self.ctx.stop = f'step {self.ctx.step} at {temperature:g} K accepted no configuration (CBAD found nothing new)'
+
+    def finalise(self):
+        """Attach the final model and data sets; end with the reason the campaign stopped."""
+        self.out('model', self.ctx.model)
+        self.out('dataset', self.ctx.training)
+        self.out('occupancy', self.ctx.occupancy)
+        if self.ctx.test is not None:
+            self.out('test_set', self.ctx.test)
+        self.report(f'campaign done: {self.ctx.stop}')
+        return ExitCode(0, self.ctx.stop)
