@@ -48,7 +48,7 @@ def test_mace_evaluation_through_slurm_equals_the_calcfunction(slurm_codes, tiny
         atoms.info['REF_energy'] = -470.0 - index
         atoms.arrays['REF_forces'] = np.zeros((6, 3))
         frames.append(atoms)
-    model = MaceModelData(tiny_mace_model_file).store()
+    model = MaceModelData(tiny_mace_model_file, trusted=True).store()
     dataset = DatasetData(frames).store()
     builder = MaceEvaluateCalculation.get_builder()
     builder.code = slurm_codes['python-mace']
