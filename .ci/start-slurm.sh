@@ -43,7 +43,14 @@ if [ ${#need[@]} -gt 0 ]; then
   rm -f /usr/sbin/policy-rc.d
 fi
 
+# One instance per machine (the ports are fixed): one started from another checkout is stopped first.
+RECORD=/run/mofal-slurm.state
+if [ -s "$RECORD" ] && [ "$(cat "$RECORD")" != "$STATE" ] && [ -d "$(cat "$RECORD")" ]; then
+  log "stopping the instance of $(cat "$RECORD")"
+  MOFAL_SLURM_DIR=$(cat "$RECORD") bash "$REPO/.ci/stop-slurm.sh"
+fi
 mkdir -p "$STATE"/{log,ctld,spool,ssh,work} /run/munge /run/sshd /var/log/munge /var/lib/munge
+echo "$STATE" > "$RECORD"
 chmod 700 "$STATE/ssh"
 
 # ---- munge -----------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ stop() {  # stop <name> <pidfile>: TERM, wait up to 10 s, then KILL
 stop sshd "$STATE/sshd.pid"
 stop slurmd "$STATE/slurmd.pid"
 stop slurmctld "$STATE/slurmctld.pid"
+if [ "$(cat /run/mofal-slurm.state 2>/dev/null)" = "$STATE" ]; then rm -f /run/mofal-slurm.state; fi
 if [ "${1:-}" = "--munge" ] && [ -s /run/munge/munged.pid ]; then
   stop munged /run/munge/munged.pid
 fi

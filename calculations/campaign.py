@@ -16,6 +16,7 @@ __all__ = (
     'clusters_from_scan',
     'fit_density_from_features',
     'initial_dataset',
+    'isolated_energies_of',
     'record_cycle',
     'scan_and_extract',
     'scan_frames',
@@ -39,6 +40,12 @@ def initial_dataset(structure: orm.StructureData, settings: orm.Dict) -> Dataset
     for frame in test:
         frame.info.update(campaign_set='test', target=target)
     return DatasetData(training + test)
+
+
+@calcfunction
+def isolated_energies_of(dataset: DatasetData) -> orm.Dict:
+    """Return the isolated-atom energies a stored data set carries: the Dict later labels are referenced to."""
+    return orm.Dict(dict(dataset.isolated_atom_energies))
 
 
 @calcfunction
@@ -220,8 +227,12 @@ def record_cycle(
     evaluated_on: orm.Str,
     processes: orm.Dict,
     scan: orm.Dict | None = None,
+    **test_sets: orm.Dict,
 ) -> orm.Dict:
     """One row of the campaign's learning curve: data set size, unknown fraction, and the model's errors.
+
+    ``test_sets``: the metrics of the model on each extra test set of the campaign file, as ``test_<name>``;
+    the row's ``test_sets`` holds MAE_pk, RMSE, ΔE_avg and ΔE_std of each, by name.
 
     ``evaluated_on`` says which set the errors are of: ``test`` (held out) or ``training`` (no test set).
     ``processes`` is what the work chain knows of the cycle's processes: the UUIDs of its walks (with their
@@ -253,4 +264,14 @@ def record_cycle(
             unknown_fraction=scanned['unknown_fraction'],
             clusters_extracted=scanned['clusters'],
         )
+    if test_sets:
+        row['test_sets'] = {key[len('test_') :]: _errors(node.get_dict()) for key, node in sorted(test_sets.items())}
     return orm.Dict(row)
+
+
+def _errors(values: dict) -> dict:
+    """Return the learning-curve errors of one evaluation's metrics (eV/Å, eV/atom)."""
+    k = int(values.get('percentile_k', 95))
+    keys = ('force_rmse_ev_per_a', 'delta_e_avg_ev_per_atom', 'delta_e_std_ev_per_atom', 'structures')
+    return {'force_mae_pk_ev_per_a': values.get(f'force_mae_p{k}_ev_per_a'), 'percentile_k': k,
+            **{key: values.get(key) for key in keys}}  # fmt: skip

@@ -16,6 +16,8 @@ leaves some structure unconverged at its step limit exits ``ERROR_NOT_CONVERGED`
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiida import orm
 
 from aiida_mofal.data.mace_model import MaceModelData
@@ -129,14 +131,21 @@ class MaceRelaxCalculation(ScriptCalculation):
             'torch_threads': self.inputs.metadata.options.resources.get('num_cores_per_mpiproc'),
             'walltime_seconds': self.inputs.metadata.options.get('max_wallclock_seconds'),
         }
-        copies = [file_copy(model, MaceModelData.FILENAME, self.MODEL)] if compiled is None else [
-            file_copy(compiled, compiled.filename, self.COMPILED_MODEL)
-        ]  # fmt: skip
-        ship_driver(folder.abspath)
+        copies = []
+        if compiled is not None:
+            copies.append(file_copy(compiled, compiled.filename, self.COMPILED_MODEL))
+        else:  # MACE's file, made from the checked weights (never a pickle from the database)
+            model.write(Path(folder.abspath) / self.MODEL)
         return self.script_calcinfo(
             folder,
             config,
             local_copy_list=copies,
             retrieve_list=[self.RESULT],
             retrieve_temporary_list=['relaxed_*.npz'],
+            provenance_exclude_list=[self.MODEL],
         )
+
+    def ship(self, folder) -> None:
+        """Copy ``relax_run.py`` and, beside it, ``md_run.py`` with the package ``mofal_md`` (:func:`ship_driver`)."""
+        ship_driver(folder.abspath)
+        folder.insert_path(str(self.SCRIPT), self.SCRIPT.name)

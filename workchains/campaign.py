@@ -15,6 +15,7 @@ from aiida_mofal.calculations.campaign import (
     clusters_from_scan,
     fit_density_from_features,
     initial_dataset,
+    isolated_energies_of,
     record_cycle,
     scan_and_extract,
     scan_frames,
@@ -59,12 +60,25 @@ class ClusterCampaignWorkChain(WorkChain):
         spec.input('train_code', valid_type=orm.AbstractCode)
         spec.input('md_code', valid_type=orm.AbstractCode)
         spec.input('scan_code', valid_type=orm.AbstractCode, required=False, help='Python+MACE code for inference.')
+        spec.input('initial_dataset', valid_type=DatasetData, required=False, help='Labelled set to start from.')
+        spec.input('initial_model', valid_type=orm.Data, required=False, help='First model (mofal.mace_model).')
+        spec.input_namespace(
+            'test_sets', valid_type=DatasetData, dynamic=True, required=False, help='Extra test sets, by name.'
+        )
         spec.outline(
             cls.setup,
-            cls.initialise,
-            cls.inspect_initial_labels,
-            cls.train,
-            cls.inspect_training,
+            if_(cls.builds_initial_set)(
+                cls.initialise,
+                cls.inspect_initial_labels,
+            ).else_(
+                cls.take_initial_dataset,
+            ),
+            if_(cls.trains_first_model)(
+                cls.train,
+                cls.inspect_training,
+            ).else_(
+                cls.take_initial_model,
+            ),
             cls.fit_and_evaluate,
             cls.record,
             while_(cls.should_continue)(
@@ -179,6 +193,7 @@ class ClusterCampaignWorkChain(WorkChain):
         }
         if self.ctx.last_scan is not None:
             inputs['scan'] = self.ctx.last_scan
+        inputs.update({f'test_{name}': metrics for name, metrics in (self.ctx.get('test_set_metrics') or {}).items()})
         record = record_cycle(**inputs)
         self.ctx.last_record = record.get_dict()
         self.out(f'cycles.cycle_{self.ctx.cycle}', record)
@@ -222,6 +237,28 @@ class ClusterCampaignWorkChain(WorkChain):
             sets[name] = initial_dataset(structure, orm.Dict({**initial, 'target': name}))
         source = merge_datasets(**sets) if len(sets) > 1 else next(iter(sets.values()))
         return ToContext(initial_label=self.submit(self._label_builder(source, 'initial_label')))
+
+    def builds_initial_set(self) -> bool:
+        """Build and label the initial set from the targets, unless the campaign starts from a stored one."""
+        return 'initial_dataset' not in self.inputs
+
+    def take_initial_dataset(self):
+        """Start from the given labelled set (the paper's pristine periodic set); its ``test`` frames test."""
+        parts = split_by_set(self.inputs.initial_dataset)
+        if 'train' not in parts:
+            return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason='the initial data set has no training frames')
+        self.ctx.training = parts['train']
+        self.ctx.test = parts.get('test')
+        self.ctx.e0s = isolated_energies_of(self.inputs.initial_dataset)
+        return None
+
+    def trains_first_model(self) -> bool:
+        """Train the first model, unless the campaign starts from a stored one."""
+        return 'initial_model' not in self.inputs
+
+    def take_initial_model(self):
+        """Start from the given model: cycle 0 fits its density model and evaluates it; cycle 1 fine-tunes it."""
+        self.ctx.model = self.inputs.initial_model
 
     def _label_builder(self, structures: DatasetData, link_label: str, **kwargs):
         settings = self.ctx.settings
@@ -282,12 +319,21 @@ class ClusterCampaignWorkChain(WorkChain):
         if 'scan_code' in self.inputs:
             features = self._mace_job('features', self.ctx.training, {'mode': 'scan', 'write_features': True})
             evaluation = self._mace_job('evaluate', self.ctx.evaluation_set, {'mode': 'evaluate'})
-            return ToContext(features_job=features, evaluation_job=evaluation)
+            extra = {
+                f'test_job_{name}': self._mace_job(f'test_{name}', dataset, {'mode': 'evaluate'})
+                for name, dataset in sorted(self.inputs.get('test_sets', {}).items())
+            }
+            return ToContext(features_job=features, evaluation_job=evaluation, **extra)
         density_settings = orm.Dict(self.ctx.settings['density']['settings'])
         self.ctx.density, fit = fit_density_model.run_get_node(self.ctx.model, self.ctx.training, density_settings)
         results, self.ctx.evaluation = evaluate_model.run_get_node(self.ctx.model, self.ctx.evaluation_set)
         self.ctx.metrics = results['metrics']
         self.ctx.cycle_roles.update(density_fit=fit, evaluation=self.ctx.evaluation)
+        self.ctx.test_set_metrics = {}
+        for name, dataset in sorted(self.inputs.get('test_sets', {}).items()):
+            results, node = evaluate_model.run_get_node(self.ctx.model, dataset)
+            self.ctx.test_set_metrics[name] = results['metrics']
+            self.ctx.cycle_roles[f'test_{name}'] = node
         return None
 
     def record(self):
@@ -304,6 +350,14 @@ class ClusterCampaignWorkChain(WorkChain):
             self.ctx.evaluation = self.ctx.evaluation_job
             self.ctx.metrics = self.ctx.evaluation_job.outputs.metrics
             self.ctx.cycle_roles.update(features=self.ctx.features_job, density_fit=fit, evaluation=self.ctx.evaluation)
+            self.ctx.test_set_metrics = {}
+            for name in sorted(self.inputs.get('test_sets', {})):
+                job = self.ctx[f'test_job_{name}']
+                failed = self._inference_failed(job, f'test set {name}')
+                if failed:
+                    return failed
+                self.ctx.test_set_metrics[name] = job.outputs.metrics
+                self.ctx.cycle_roles[f'test_{name}'] = job
         self._record_cycle()
         return None
 

@@ -71,6 +71,18 @@ def _load_code(step: str, code: orm.AbstractCode | str) -> orm.AbstractCode:
         ) from None
 
 
+def _check_kind(step: str, code: orm.AbstractCode) -> None:
+    """Refuse a code of the wrong kind for ``step`` (a CP2K code as the MD code), by its default plugin."""
+    plugin = code.default_calc_job_plugin
+    if step == 'cp2k' and plugin not in (None, 'cp2k'):
+        raise ValueError(f'resources.cp2k.code: {code.full_label} is a {plugin} code; labels need a CP2K code.')
+    if step != 'cp2k' and plugin is not None and not plugin.startswith('mofal.'):
+        raise ValueError(
+            f'resources.{step}.code: {code.full_label} is a {plugin} code; the {step} step runs a Python with MACE '
+            '(e.g. python-mace@localhost from `mofal setup`).'
+        )
+
+
 def _target(name: str, value: orm.StructureData | Atoms | str | Path, label: dict, data_dir) -> orm.StructureData:
     """Return a target as a StructureData, checked against the label protocol (a path is read with ASE)."""
     from aiida_mofal.cp2k.inputs import check_labelling_input
@@ -116,6 +128,7 @@ def campaign_inputs(
     loaded = {}
     for step in [step for step in CALCULATIONS if resources.get(step) is not None]:
         loaded[step] = _load_code(step, codes.get(step) or resources[step]['code'])
+        _check_kind(step, loaded[step])
         resources[step]['code'] = loaded[step].full_label
         resources[step]['options'] = _checked(f'resources.{step}', _scheduler_options, resources[step], loaded[step])
         error = check_options(resources[step]['options'], CALCULATIONS[step])
@@ -143,4 +156,93 @@ def campaign_inputs(
         'targets': {name: _target(name, value, label, data_dir) for name, value in targets.items()},
         **{f'{step}_code': code for step, code in loaded.items()},
     }
+    elements = sorted({kind.symbol for target in inputs['targets'].values() for kind in target.kinds})
+    inputs.update(_initial_nodes(settings['initial'], elements))
+    if settings['test_sets']:
+        inputs['test_sets'] = {name: _test_set(name, value) for name, value in settings['test_sets'].items()}
     return inputs
+
+
+def _test_set(name: str, value: int | str):
+    """Load or store one extra test set; it must carry energies and forces."""
+    import re
+
+    from aiida_mofal.data import DatasetData
+
+    if not re.fullmatch(r'[A-Za-z][A-Za-z0-9_]*', name):
+        raise ValueError(f'test_sets: {name!r} is not a valid name (letters, digits, _; a letter first).')
+    if isinstance(value, int) or str(value).isdigit():
+        dataset = _load(f'test_sets.{name}', int(value))
+        if not isinstance(dataset, DatasetData):
+            raise ValueError(f'test_sets.{name}: node {value} is a {type(dataset).__name__}, not a mofal.dataset.')
+    else:
+        if not Path(value).is_file():
+            raise ValueError(f'test_sets.{name}: {value} is neither a data set PK nor a file.')
+        dataset = _checked(f'test_sets.{name}', DatasetData.from_file, value).store()
+    if not {'energy', 'forces'} <= set(dataset.labels):
+        raise ValueError(f'test_sets.{name}: the configurations need energy and forces labels.')
+    return dataset
+
+
+def _initial_nodes(initial: Mapping, elements: list[str]) -> dict:
+    """Resolve ``initial.dataset`` / ``initial.model`` to stored nodes; refuse what cannot start a campaign.
+
+    A data set must carry energies and forces and the isolated-atom energies of every element of it and of the
+    targets (the later cluster labels are referenced to them). From an extxyz file, single-atom frames with
+    ``config_type=IsolatedAtom`` (MACE's convention) or ``initial.isolated_atom_energies`` give those.
+    """
+    from aiida_mofal.data import DatasetData, MaceModelData
+
+    nodes = {}
+    source = initial.get('dataset')
+    if source is not None:
+        if isinstance(source, int) or str(source).isdigit():
+            dataset = _load('initial.dataset', int(source))
+            if not isinstance(dataset, DatasetData):
+                raise ValueError(f'initial.dataset: node {source} is a {type(dataset).__name__}, not a mofal.dataset.')
+        else:
+            dataset = _dataset_from_file(Path(source), initial.get('isolated_atom_energies'))
+        missing = sorted({'energy', 'forces'} - set(dataset.labels))
+        if missing:
+            raise ValueError(f'initial.dataset: the configurations carry no {" or ".join(missing)} labels.')
+        lacking = sorted((set(elements) | set(dataset.elements)) - set(dataset.isolated_atom_energies))
+        if lacking:
+            raise ValueError(
+                f'initial.dataset: no isolated-atom energies for {", ".join(lacking)}; give IsolatedAtom frames in '
+                'the file or initial.isolated_atom_energies (eV, same level of theory as the labels).'
+            )
+        nodes['initial_dataset'] = dataset
+    if initial.get('model') is not None:
+        model = _load('initial.model', int(initial['model']))
+        if not isinstance(model, MaceModelData):
+            raise ValueError(f'initial.model: node {model.pk} is a {type(model).__name__}, not a mofal.mace_model.')
+        _checked('initial.model', lambda: model.require_elements(elements, what='the targets'))
+        nodes['initial_model'] = model
+    return nodes
+
+
+def _dataset_from_file(path: Path, energies: Mapping | None):
+    """Store an extxyz file as a data set; its ``IsolatedAtom`` frames become the isolated-atom energies."""
+    from aiida_mofal.data import DatasetData
+    from aiida_mofal.mlp.configurations import read_extxyz
+
+    if not path.is_file():
+        raise ValueError(f'initial.dataset: {path} is neither a data set PK nor a file.')
+    frames = _checked('initial.dataset', read_extxyz, str(path))
+    e0s = dict(energies or {})
+    kept = []
+    for atoms in frames:
+        if atoms.info.get('config_type') == 'IsolatedAtom' and len(atoms) == 1:
+            e0s.setdefault(atoms.get_chemical_symbols()[0], float(atoms.info['REF_energy']))
+        else:
+            kept.append(atoms)
+    return _checked('initial.dataset', lambda: DatasetData(kept, isolated_atom_energies=e0s)).store()
+
+
+def _load(section: str, pk: int) -> orm.Node:
+    from aiida.common.exceptions import NotExistent
+
+    try:
+        return orm.load_node(pk)
+    except NotExistent:
+        raise ValueError(f'{section}: there is no node with PK {pk} in this profile.') from None

@@ -134,7 +134,8 @@ class EquationOfStateWorkChain(WorkChain):
     def _relax(self, structures: dict, mode: str, settings: dict):
         relax = {key: settings[key] for key in ('fmax', 'max_steps', 'optimizer')}
         builder = MaceRelaxWorkChain.get_builder_for(self.inputs.code, structures, self.inputs.model,
-                                                     {**relax, 'mode': mode}, self._options())  # fmt: skip
+                                                     {**relax, 'mode': mode}, self._options(),
+                                                     max_iterations=settings['max_iterations'])  # fmt: skip
         return self.submit(builder)
 
     def _md(self, structure, walks: list[dict]):

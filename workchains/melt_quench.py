@@ -140,7 +140,7 @@ class MeltQuenchWorkChain(WorkChain):
         spec.output_namespace('glasses', dynamic=True, help='replica_<k>: structure, trajectory, integrity, analysis.')
         spec.exit_code(
             340, 'ERROR_LINKER_BROKEN',
-            message='replica {replica}, stage {stage}: non-metal bonds changed and no fallback is left: {reason}',
+            message='replica {replica}, stage {stage}: non-metal bonds changed: {reason}',
         )  # fmt: skip
         spec.exit_code(
             341, 'ERROR_STAGE_MD_FAILED', message='replica {replica}, stage {stage}: MD failed: [{status}] {message}'
@@ -344,7 +344,8 @@ class MeltQuenchWorkChain(WorkChain):
         replica.clear()
         replica.update(plan)
         changed = {key: fallback[key] for key in replica['parameters'] if key in self.inputs.parameters['fallback']}
-        self.report(f'handle_broken_linkers: replica {replica["index"]} again from the equilibrated crystal, {changed}')
+        start = 'its equilibrated crystal' if replica['equilibrated'] is not None else 'the crystal'
+        self.report(f'handle_broken_linkers: replica {replica["index"]} again from {start} with {changed}')
 
     # -- the glasses -----------------------------------------------------------------------------------------
 

@@ -24,6 +24,10 @@ from aiida_mofal.calculations.study import analyse_glass_structure, model_energy
 __all__ = ('MissingWorkflowError', 'build_study_graph', 'load_workflow', 'study_summary')
 
 
+#: the EOS calcfunction as a task with its two outputs declared (WorkGraph infers only ``result`` otherwise)
+EOS_FIT = task(outputs=spec.namespace(fit=orm.Dict, points=orm.ArrayData))(model_energy_volume)
+
+
 class MissingWorkflowError(ValueError):
     """A study needs a work chain whose entry point is not installed."""
 
@@ -66,14 +70,17 @@ def _eos_task(graph, name: str, model, structure, code, options: dict):
     """Add the equation of state of ``structure`` to ``graph``: the quick fit here, or ``mofal.eos``."""
     if options['workflow'] == 'fit':
         settings = orm.Dict({key: options[key] for key in ('strain', 'points', 'form')})
-        return graph.add_task(
-            model_energy_volume, name=f'eos_{name}', model=model, structure=structure, settings=settings
-        )
+        return graph.add_task(EOS_FIT, name=f'eos_{name}', model=model, structure=structure, settings=settings)
     workflow = load_workflow('mofal.eos', 'eos.workflow: mofal.eos')
-    builder = workflow.get_builder_from_protocol(
-        code, structure, model, protocol=options['protocol'], overrides=options['overrides'] or None
+    builder = workflow.get_builder_for(
+        code, structure, model, methods=options['methods'], settings=options['overrides'] or None
     )
     return graph.add_task(builder, name=f'eos_{name}')
+
+
+def _eos_record(job, options: dict):
+    """Return the output of an EOS task that goes in the summary: the fit, or the first method's result of mofal.eos."""
+    return job.outputs.fit if options['workflow'] == 'fit' else job.outputs[options['methods'][0]]
 
 
 @task.graph(outputs=spec.dynamic(orm.Dict))
@@ -92,10 +99,10 @@ def analyse_structures(
     eos = options.get('eos')
     glasses = dict(glasses or {})
     if eos and 'crystal' in eos['structures']:
-        records['eos_crystal'] = _eos_task(graph, 'crystal', model, crystal, code, eos).outputs.fit
+        records['eos_crystal'] = _eos_record(_eos_task(graph, 'crystal', model, crystal, code, eos), eos)
     for name, structure in sorted(glasses.items()):
         if eos and 'glasses' in eos['structures']:
-            records[f'eos_{name}'] = _eos_task(graph, name, model, structure, code, eos).outputs.fit
+            records[f'eos_{name}'] = _eos_record(_eos_task(graph, name, model, structure, code, eos), eos)
         if options.get('glass_analysis') is not None:
             extra = {'reference': reference} if reference is not None else {}
             glass = graph.add_task(
@@ -118,6 +125,7 @@ def study_summary(**records: orm.Dict) -> orm.Dict:
         row = rows.setdefault(name, {'structure': name})
         values = node.get_dict()
         if kind == 'eos':
+            values = values.get('fit', values) if isinstance(values.get('fit'), dict) else values  # mofal.eos: nested
             row.update(B0_GPa=values.get('B0_GPa'), B0_GPa_err=values.get('B0_GPa_err'), V0_A3=values.get('V0_A3'))
         else:
             row.update({k: v for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)})
@@ -145,7 +153,7 @@ def build_study_graph(study, model: orm.Data | None = None) -> WorkGraph:
         builder = workflow.get_builder_from_protocol(
             None, campaign_file.targets, protocol=campaign_file.protocol, overrides=campaign_file.overrides
         )
-        crystal = builder.targets[target]
+        crystal = builder.targets[target] if 'targets' in builder else builder.structure  # temperature: one
         campaign = graph.add_task(builder, name='campaign')
         model = campaign.outputs.model
     else:

@@ -37,3 +37,12 @@ def test_a_new_protocol_is_a_yaml_entry_of_what_differs(monkeypatch):
     paper = campaign_settings('paper')
     assert paper.label.protocol == 'precise' and paper.explore.steps == 1000
     assert paper.extract == campaign_settings('demo').extract  # the rest from default_inputs
+
+
+def test_defaults_hold_out_several_test_frames_and_the_paper_protocol_has_its_settings():
+    demo = campaign_settings('demo')
+    assert demo.initial.test_frames >= 5  # one frame makes ΔE_std (a spread over structures) 0 by construction
+    assert demo.extract.reference_topology is True
+    paper = campaign_settings('paper')
+    assert (paper.label.protocol, paper.train.protocol, paper.explore.steps) == ('moderate', 'medium', 1000)
+    assert paper.extract.max_clusters == 150 and paper.explore.walks == 25 and paper.extract.merge_depth == 1

@@ -76,3 +76,11 @@ def test_absurd_md_settings_name_the_value_and_unit():
         load_md_settings('explore', {'schedule': [{'steps': 10, 'temperature': 300000.0, 'pressure': 0.0}]})
     with pytest.raises(ProtocolError, match='pressure 2000 GPa is beyond'):
         load_md_settings('explore', {'schedule': [{'steps': 10, 'temperature': 300.0, 'pressure': 2000.0}]})
+
+
+def test_a_code_of_the_wrong_kind_is_refused_before_anything(mofal_codes):
+    from aiida_mofal.workchains.campaign_inputs import campaign_inputs
+
+    codes = {'cp2k': mofal_codes['cp2k'], 'train': mofal_codes['python-mace'], 'md': mofal_codes['cp2k']}
+    with pytest.raises(ValueError, match='resources.md.code: cp2k@localhost is a cp2k code'):
+        campaign_inputs(codes, {'x': 'missing.cif'}, 'demo')

@@ -27,7 +27,7 @@ def refused(arguments: list[str]) -> str:
         ([ZIF, '--reaxff', '--override', 'rate=0.02'], 'rate is in K/ps'),
         ([ZIF, '--reaxff', '--override', 'plateu=100'], "Did you mean 'plateau'?"),
         ([ZIF, '--reaxff', '--model', str(MODEL)], 'give --model (MACE) or --reaxff (ReaxFF), one of them'),
-        ([ZIF, '--model', str(MODEL)], 'contains C, H, N, Zn, which MACE model'),
+        ([ZIF, '--model', str(MODEL), '--trust-model-file'], 'contains C, H, N, Zn, which MACE model'),
     ],
 )
 def test_bad_input_is_refused(mofal_codes, arguments, message):

@@ -77,7 +77,7 @@ def test_the_graph_chains_campaign_analysis_and_summary_under_one_limit(mofal_co
 def test_a_study_on_a_given_model_runs_its_graph_for_real(mofal_codes, tiny_mace_model_file, tmp_path):
     from aiida_mofal.data import MaceModelData
 
-    model = MaceModelData(tiny_mace_model_file).store()
+    model = MaceModelData(tiny_mace_model_file, trusted=True).store()
     reference = str(STRUCTURES / 'ZIF-4_glass01_Gaillac2020.cif')
     path = _study(tmp_path, glass_analysis={**GLASS, 'reference': reference})
     result = CliRunner().invoke(cmd_root, ['study', str(path), '--model', str(model.pk), '--json'])
@@ -90,3 +90,8 @@ def test_a_study_on_a_given_model_runs_its_graph_for_real(mofal_codes, tiny_mace
     dicts = [n for n in node.called_descendants if n.process_label == 'study_summary']
     (rows,) = [d.outputs.result.get_dict()['rows'] for d in dicts]
     assert rows[0]['density_g_cm3'] == pytest.approx(1.21, abs=0.01)
+    report = CliRunner().invoke(cmd_root, ['report', node.uuid, '-o', str(tmp_path / 'report'), '--json'])
+    assert report.exit_code == 0, report.output
+    written = json.loads(report.stdout)
+    assert written['summary'] == rows and (tmp_path / 'report' / 'glass_rdf.png').stat().st_size > 5000
+    assert '<table>' in (tmp_path / 'report' / 'index.html').read_text()

@@ -69,3 +69,41 @@ def test_override_with_a_yaml_tag_is_refused_before_anything(mofal_codes, xtb_da
     result = mofal('train', xtb_dataset.pk, '--override', 'hyperparameters.lr=!!python/object/apply:os.getcwd []')
     _refused(result, '--override hyperparameters.lr')
     assert _nodes() == before
+
+
+PARTIAL_CIF = """data_disordered
+_cell_length_a 10.0
+_cell_length_b 10.0
+_cell_length_c 10.0
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'P 1'
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+Zn1 Zn 0.0 0.0 0.0 1.0
+O1 O 0.2 0.0 0.0 0.5
+O2 O 0.0 0.2 0.0 0.5
+"""
+
+
+def test_clusters_and_md_validate_their_input_like_label(mofal_codes, tmp_path):
+    """Issue 18, class 8: overlapping atoms, partial occupancy and an absurd vacuum are refused up front."""
+    from ase import Atoms
+    from ase.io import write
+
+    close = Atoms('ZnO', positions=[[0, 0, 0], [0.04, 0, 0]], cell=[8, 8, 8], pbc=True)
+    write(tmp_path / 'close.cif', close)
+    (tmp_path / 'partial.cif').write_text(PARTIAL_CIF)
+    before = _nodes()
+    for name, message in (('close.cif', 'closer than 0.5 Å'), ('partial.cif', 'partially occupied site')):
+        _refused(mofal('clusters', tmp_path / name, '--atoms', '0', '-o', tmp_path / 'out'), message)
+        _refused(mofal('md', tmp_path / name, '--model', '1', '--steps', '5'), message)
+    _refused(mofal('clusters', tmp_path / 'close.cif', '--atoms', '0', '--vacuum', '1e308', '-o', tmp_path / 'out'),
+             'is not in the range')  # fmt: skip
+    assert _nodes() == before and not (tmp_path / 'out').exists()

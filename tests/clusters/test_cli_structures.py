@@ -66,3 +66,26 @@ def test_build_uio66_preset_prints_the_characterisation(tmp_path):
     assert (summary['c_hf'], summary['c_brick'], summary['c_linker']) == (0.0, 0.25, 0.5)
     refused = CliRunner().invoke(cmd_root, ['build', 'uio66', '--preset', 'S_ld', '--linker', '0.1', '-o', 'x.xyz'])
     assert refused.exit_code != 0 and '--preset fixes the cell' in refused.output
+
+
+def test_validate_reports_core_force_errors_per_mantle_depth(aiida_profile, uio66_mace_model_file, tmp_path):
+    from ase.io import write
+
+    from aiida_mofal.data import MaceModelData
+    from aiida_mofal.structures.uio66 import uio66_unit_cell
+
+    model = MaceModelData(uio66_mace_model_file, trusted=True).store()
+    cell = uio66_unit_cell()
+    path = tmp_path / 'uio66.xyz'
+    write(path, cell)
+    ring_h = int(np.flatnonzero(cell.numbers == 1)[0])  # an H of a C6H4 ring: the core is one linker
+    args = ['clusters', str(path), '--atoms', str(ring_h), '--validate', '--model', str(model.pk)]
+    result = invoke(*args, '--merge-depth', '0', '--threshold', '10', '--json')
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert set(report['depths']) == {'0', '1', '2'} and all(row['clusters'] == 1 for row in report['depths'].values())
+    depth0, depth2 = (report['depths'][d]['core_force_rmse_max_mev_per_a'] for d in ('0', '2'))
+    assert depth0 > 0 and depth2 < depth0  # a wider mantle encloses more of the core's bulk environment
+    assert report['cheapest_depth'] == 0  # everything is below 10 eV/Å
+    refused = CliRunner().invoke(cmd_root, ['clusters', str(path), '--validate', '--atoms', '0'])
+    assert refused.exit_code != 0 and '--validate needs --model' in refused.output

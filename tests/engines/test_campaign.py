@@ -133,3 +133,48 @@ def test_archive_round_trip_gives_the_same_report(finished_campaign, tmp_path):
     report_there = json.loads(run([MOFAL, 'report', uuid, '-o', str(tmp_path / 'there'), '--json'], fresh).stdout)
     assert report_there['cycles'] == report_here['cycles']
     assert set(report_there['figures']) == set(report_here['figures'])
+
+
+def test_provenance_traces_a_learned_cluster_and_the_last_model_on_the_real_graph(finished_campaign):
+    """`mofal provenance` on the campaign's own graph: a cluster back to its CP2K job, MD frame, walk and model."""
+    pk, aiida_path = finished_campaign['pk'], finished_campaign['aiida_path']
+    code = (
+        'from aiida import load_profile, orm; load_profile(); import sys, json\n'
+        'c = orm.load_node(int(sys.argv[1]))\n'
+        'print(json.dumps([c.outputs.dataset.pk, c.outputs.dataset.count, c.outputs.model.pk]))'
+    )
+    dataset, count, model = json.loads(run([sys.executable, '-c', code, str(pk)], aiida_path).stdout)
+    last = json.loads(run([MOFAL, 'provenance', f'{dataset}:{count - 1}', '--json'], aiida_path).stdout)
+    flagged, label = last['flagged'], last['label']
+    assert last['config_type'] == 'cluster' and last['campaign']['pk'] == pk
+    assert label['cp2k_job']['process'] == 'Cp2kCalculation' and label['cp2k_job']['exit_status'] == 0
+    assert label['computer'] == 'localhost' and label['labelling']['called_as'] == 'cycle_1_label'
+    assert flagged['cycle'] == 1 and flagged['target'] == 'znim2' and flagged['walk'] == 0
+    assert flagged['md_job']['process'] == 'MdCalculation' and flagged['md_workchain']['called_as'].startswith(
+        'cycle_1_explore'
+    )
+    assert flagged['scored_by']['process'] == 'MaceEvaluateCalculation'  # the scan ran as a job (resources.scan)
+    assert flagged['uncertainty'] > flagged['threshold_uncertainty']  # the seed atom was unknown
+    first = json.loads(run([MOFAL, 'provenance', f'{dataset}:0', '--json'], aiida_path).stdout)
+    assert first['initial']['target'] == 'znim2' and first['steps'][-1]['step'] == 'initial_dataset'
+    lineage = json.loads(run([MOFAL, 'provenance', str(model), '--json'], aiida_path).stdout)
+    assert [entry['cycle'] for entry in lineage['models']] == [1, 0]
+    assert lineage['models'][0]['parent_model'] == lineage['models'][1]['model']
+    assert lineage['models'][0]['force_mae_p95_ev_per_a'] > 0
+    assert lineage['dataset_history'][0]['made_by']['process'] == 'initial_dataset'
+    assert lineage['dataset_history'][-1]['labelling']['called_as'] == 'cycle_1_label'
+
+
+def test_the_docs_query_recipes_run_on_the_real_graph(finished_campaign):
+    """Every QueryBuilder recipe of docs/guide/provenance.md, pasted as written, answers on the campaign's graph."""
+    pk, aiida_path = finished_campaign['pk'], finished_campaign['aiida_path']
+    script = str(ROOT / 'tests' / 'engines' / 'provenance_recipes.py')
+    found = json.loads(run([sys.executable, script, str(pk), '1'], aiida_path).stdout)
+    rows = finished_campaign['status']['cycles']
+    clusters = found['clusters-of-a-cycle']['clusters']
+    assert len(clusters) == rows[1]['clusters_labelled']
+    assert all(isinstance(c['uncertainty'], float) and c['target'] == 'znim2' for c in clusters)
+    models = found['models-and-errors']['models']
+    assert [m['cycle'] for m in models] == [0, 1]
+    assert [m['mae_p95'] for m in models] == [row['force_mae_pk_ev_per_a'] for row in rows]
+    assert found['failed-labels'] == {'failed': [], 'failed_jobs': []}  # rows[1]['failures'] == 0 as well

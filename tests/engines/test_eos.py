@@ -29,7 +29,7 @@ FMAX = 1e-3
 @pytest.fixture(scope='session')
 def cu_model(aiida_profile):
     """The tiny MACE model of EMT copper, stored once per session."""
-    return MaceModelData(MODEL).store()
+    return MaceModelData(MODEL, trusted=True).store()
 
 
 def _relax(atoms, calculator, constant_volume: bool):

@@ -21,9 +21,9 @@ def test_md_and_traj_commands(aiida_profile, mofal_codes, tmp_path):
     structure = tmp_path / 'cu.extxyz'
     write(structure, bulk('Cu', 'fcc', a=3.6, cubic=True) * (2, 2, 2))
     runner = CliRunner()
-    args = ['md', str(structure), '--model', str(MODEL), '--engine', 'lammps-python', '--ensemble', 'npt',
-            '--temperature', '300', '--pressure', '0', '--steps', '20', '--timestep', '2', '--dump-every', '5',
-            '--json']  # fmt: skip
+    args = ['md', str(structure), '--model', str(MODEL), '--trust-model-file', '--engine', 'lammps-python',
+            '--ensemble', 'npt', '--temperature', '300', '--pressure', '0', '--steps', '20', '--timestep', '2',
+            '--dump-every', '5', '--json']  # fmt: skip
     result = runner.invoke(cmd_root, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)  # stdout holds only the JSON (reports and library chatter go to stderr)
@@ -39,7 +39,9 @@ def test_md_and_traj_commands(aiida_profile, mofal_codes, tmp_path):
     assert len(frames) == 3 and 'REF_stress' in frames[0].info
     again = runner.invoke(cmd_root, ['traj', 'export', str(summary['trajectory']), str(target)])
     assert again.exit_code != 0 and 'use --force' in again.output
-    bad = runner.invoke(cmd_root, ['md', str(structure), '--model', str(MODEL), '--temperature', 'hot'])
+    bad = runner.invoke(
+        cmd_root, ['md', str(structure), '--model', str(MODEL), '--trust-model-file', '--temperature', 'hot']
+    )
     assert bad.exit_code != 0 and 'START:END' in bad.output
 
 

@@ -34,7 +34,22 @@ def zif_model(aiida_profile, tmp_path_factory):
 
     path = build_mace_model(tmp_path_factory.mktemp('zif-model') / 'zif.model', atomic_numbers=(1, 6, 7, 30),
                             hidden_irreps='8x0e', r_max=4.0, num_interactions=1)  # fmt: skip
-    return MaceModelData(path).store()
+    return MaceModelData(path, trusted=True).store()
+
+
+@pytest.fixture(scope='module')
+def tearing_model(aiida_profile, tmp_path_factory):
+    """The random model with its energies (and forces) 100 times larger: it tears the linkers apart in a few fs."""
+    import torch
+
+    from tests.mlp.mace_models import build_mace_model
+
+    path = build_mace_model(tmp_path_factory.mktemp('tearing-model') / 'tearing.model', atomic_numbers=(1, 6, 7, 30),
+                            hidden_irreps='8x0e', r_max=4.0, num_interactions=1)  # fmt: skip
+    model = torch.load(path, weights_only=False)
+    model.scale_shift.scale.fill_(100.0)
+    torch.save(model, path)
+    return MaceModelData(path, trusted=True).store()
 
 
 def stage_children(node) -> dict:
@@ -85,14 +100,16 @@ def test_mace_lammps_python_five_stages(mofal_codes, zif_model):
     assert glass['analysis']['coordination']['Zn-N'] == pytest.approx(4.0)
 
 
-def test_broken_linkers_end_with_the_named_exit_code_after_the_fallback(mofal_codes, zif_model):
+def test_broken_linkers_end_with_the_named_exit_code_after_the_fallback(mofal_codes, tearing_model):
+    """The heating tears linkers (engine ase, no blow-up limit: the frames show it), the fallback tears them again."""
     structure = orm.StructureData(ase=read_structure('ZnIm2-sod_Lewis2009.cif'))
     overrides = {**FEW_FS, 'timestep': 0.5, 'hot_timestep': 0.5, 'equilibration': 0.0, 'rate': 1.2e5,
-                 'fallback': {'max_temperature': 1400.0, 'rate': 1.1e5}}  # fmt: skip
+                 'blowup_temperature': 1.0e9, 'fallback': {'max_temperature': 1400.0, 'rate': 1.1e5}}  # fmt: skip
     builder = MeltQuenchWorkChain.get_builder_from_protocol(
-        mofal_codes['python-mace'], structure, zif_model, protocol='smoke', overrides=overrides,
-        engine='lammps-python', supercell=(1, 1, 1), options=OPTIONS,
+        mofal_codes['python-mace'], structure, tearing_model, protocol='smoke', overrides=overrides,
+        engine='ase', supercell=(1, 1, 1), options=OPTIONS,
     )  # fmt: skip
+    builder.max_halvings = orm.Int(0)
     _, node = run_get_node(builder)
     assert node.exit_status == MeltQuenchWorkChain.exit_codes.ERROR_LINKER_BROKEN.status
     assert 'replica 0, stage heat' in node.exit_message and 'non-metal bond(s)' in node.exit_message

@@ -57,7 +57,7 @@ def _submit_script(code, options, model_file) -> str:
     frame.arrays['REF_forces'] = frame.positions * 0.0
     builder = MaceEvaluateCalculation.get_builder()
     builder.code = code
-    builder.model = MaceModelData(model_file).store()
+    builder.model = MaceModelData(model_file, trusted=True).store()
     builder.structures = DatasetData([frame]).store()
     resources = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
     builder.metadata.options = {**options, 'resources': resources, 'max_wallclock_seconds': 1800}

@@ -214,6 +214,7 @@ def test_small_system_path_fits_evaluates_scans_and_records_in_process(mofal_cod
     assert set(first['processes']) == {'density_fit', 'evaluation', 'label', 'train'}
     assert first['evaluation'] == first['processes']['evaluation'] and first['wall_seconds'] >= 0
     assert orm.load_node(first['processes']['density_fit']).process_label == 'fit_density_model'
+    assert first['delta_e_std_ev_per_atom'] > 0  # several evaluated structures: a spread, not 0 by construction
 
     process.ctx.cycle, process.ctx.cycle_roles = 1, {}
     frames = [water_box(shift=0.9, seed=5), water_box(seed=6)]  # the first is squeezed: unknown atoms
@@ -229,6 +230,8 @@ def test_small_system_path_fits_evaluates_scans_and_records_in_process(mofal_cod
     second = process.ctx.last_record
     assert second['evaluation'] == first['evaluation'] and second['failures'] == 1
     assert second['frames_scanned'] == 2 and set(second['processes']) == {'scan'}
+    scan_inputs = orm.load_node(second['processes']['scan']).base.links.get_incoming().all_link_labels()
+    assert 'reference_0' in scan_inputs  # clusters cut with the target's own topology (extract.reference_topology)
     assert [w['finished_ok'] for w in second['walks']] == [True, False]
 
 
@@ -285,3 +288,60 @@ def test_should_continue_stops_on_each_target(mofal_codes, stop, row, cycle, rea
     assert process.should_continue() is (reason is None)
     assert process.ctx.stop_reason == reason
     assert process.ctx.cycle == (cycle + 1 if reason is None else cycle)
+
+
+def test_a_campaign_starts_from_a_stored_data_set_and_model(mofal_codes, water_inputs):
+    frames = [water_box(seed=i) for i in range(10, 16)]
+    for atoms in frames[4:]:
+        atoms.info['campaign_set'] = 'test'
+    stored = labelled(frames).store()
+    model = water_inputs['model']
+    extra = labelled([water_box(shift=0.3, seed=i) for i in range(20, 23)]).store()  # an extra test set
+    overrides = {'initial': {'dataset': stored.pk, 'model': model.pk}, 'test_sets': {'squeezed': extra.pk}}
+    process = campaign(mofal_codes, overrides)
+    assert process.inputs.test_sets['squeezed'].uuid == extra.uuid
+    assert process.inputs.initial_dataset.uuid == stored.uuid and process.inputs.initial_model.uuid == model.uuid
+    assert not process.builds_initial_set() and not process.trains_first_model()
+    assert process.take_initial_dataset() is None and process.take_initial_model() is None
+    assert (process.ctx.training.count, process.ctx.test.count) == (4, 2)
+    assert process.ctx.e0s.get_dict() == {'H': -13.6, 'O': -432.0} and process.ctx.model.uuid == model.uuid
+    process.ctx.cycle_roles = {}
+    assert process.fit_and_evaluate() is None and process.record() is None
+    first = process.ctx.last_record
+    assert first['cycle'] == 0 and first['evaluated_on'] == 'test' and first['training_configurations'] == 4
+    assert first['delta_e_std_ev_per_atom'] > 0  # two test structures
+    squeezed = first['test_sets']['squeezed']  # evaluated every cycle, beside the campaign's own test set
+    assert squeezed['force_mae_pk_ev_per_a'] > 0 and squeezed['delta_e_std_ev_per_atom'] > 0
+    assert 'test_squeezed' in first['processes']
+
+    from aiida_mofal.analysis.report import status_table
+
+    assert 'test set squeezed, cycle 0: MAE_p95' in status_table([first])
+
+
+def test_an_extxyz_initial_set_brings_its_isolated_atoms_and_bad_starts_are_refused(mofal_codes, tmp_path):
+    from ase.io import write
+
+    frames = labelled([water_box(seed=i) for i in range(3)]).get_atoms()
+    atoms = [Atoms(symbol, cell=[10, 10, 10]) for symbol in ('H', 'O')]
+    for single, energy in zip(atoms, (-13.6, -432.0)):
+        single.info.update(config_type='IsolatedAtom', REF_energy=energy)
+        single.arrays['REF_forces'] = np.zeros((1, 3))
+    path = tmp_path / 'start.extxyz'
+    write(path, frames + atoms, format='extxyz')
+    builder = ClusterCampaignWorkChain.get_builder_from_protocol(
+        None, {'water': water_box()}, overrides={'initial': {'dataset': str(path)}}
+    )
+    dataset = builder.initial_dataset
+    assert dataset.count == 3 and dataset.isolated_atom_energies == {'H': -13.6, 'O': -432.0}
+    write(path, frames, format='extxyz')  # no isolated atoms
+    with pytest.raises(ValueError, match='initial.dataset: no isolated-atom energies for H, O'):
+        ClusterCampaignWorkChain.get_builder_from_protocol(
+            None, {'water': water_box()}, overrides={'initial': {'dataset': str(path)}}
+        )
+    with pytest.raises(ValueError, match='initial.model: node .* is a StructureData'):
+        ClusterCampaignWorkChain.get_builder_from_protocol(
+            None,
+            {'water': water_box()},
+            overrides={'initial': {'model': orm.StructureData(ase=water_box()).store().pk}},
+        )

@@ -44,7 +44,7 @@ def test_builder_from_protocol(mofal_codes, zif, force_field):
 
 def test_bad_input_is_refused_before_submission(mofal_codes, zif, force_field):
     code = mofal_codes['python-mace']
-    copper = MaceModelData(MODEL)  # a Cu-only model
+    copper = MaceModelData(MODEL, trusted=True)  # a Cu-only model
     with pytest.raises(ProtocolError, match='wrong units'):
         reaxff_builder(code, zif, force_field, overrides={'max_temperature': 15000.0})
     metal = orm.StructureData(ase=bulk('Cu', 'fcc', a=3.6, cubic=True))
@@ -123,7 +123,9 @@ def test_a_linker_broken_at_300_K_is_not_retried(mofal_codes, zif, force_field):
 def test_mace_builder_checks_elements(mofal_codes, zif, tmp_path):
     from tests.mlp.mace_models import build_mace_model
 
-    model = MaceModelData(build_mace_model(tmp_path / 'zif.model', atomic_numbers=(1, 6, 7, 30), hidden_irreps='8x0e'))
+    model = MaceModelData(
+        build_mace_model(tmp_path / 'zif.model', atomic_numbers=(1, 6, 7, 30), hidden_irreps='8x0e'), trusted=True
+    )
     builder = MeltQuenchWorkChain.get_builder_from_protocol(
         mofal_codes['python-mace'], zif, model, protocol='smoke', engine='ase', supercell=(1, 1, 1)
     )

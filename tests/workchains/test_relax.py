@@ -17,7 +17,7 @@ from .md_children import instantiate
 
 @pytest.fixture(scope='module')
 def cu_model(aiida_profile):
-    return MaceModelData(ROOT / 'tests' / 'data_files' / 'md' / 'cu_emt_tiny.model').store()
+    return MaceModelData(ROOT / 'tests' / 'data_files' / 'md' / 'cu_emt_tiny.model', trusted=True).store()
 
 
 def _cells():

@@ -49,7 +49,7 @@ _MD_COMMON = {'timestep': 0.5, 'temperature_damping': 100.0, 'pressure_damping':
               'dump_every': 100, 'equilibration': 0.2, 'seed': 0}  # fmt: skip
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     'ev': {'relax_first': True, 'strain': 0.06, 'points': 9, 'volume_factors': None, 'fmax': 0.01,
-           'max_steps': 500, 'optimizer': 'FIRE', 'allow_unbracketed': False},
+           'max_steps': 500, 'max_iterations': 5, 'optimizer': 'FIRE', 'allow_unbracketed': False},
     'pv': {**_MD_COMMON, 'temperature': 300.0, 'pressures': [-0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0],
            'steps': 200000, 'barostat': 'isotropic'},
     'strain': {**_MD_COMMON, 'temperature': 300.0, 'strain': 0.015, 'points': 3, 'steps': 400000,
@@ -95,6 +95,7 @@ def validate_method_settings(method: str, settings: Mapping[str, Any] | None = N
         merged['strain'] = _number(merged['strain'], 'ev strain', positive=True)
         merged['points'] = _integer(merged['points'], 'ev points', 5)
         merged['max_steps'] = _integer(merged['max_steps'], 'ev max_steps', 1)
+        merged['max_iterations'] = _integer(merged['max_iterations'], 'ev max_iterations', 1)
         merged['fmax'] = _number(merged['fmax'], 'ev fmax', positive=True)
         merged['volume_factors'] = ev_volume_factors(merged)
         return merged

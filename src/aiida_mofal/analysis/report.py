@@ -14,6 +14,7 @@ from ase import Atoms
 
 __all__ = (
     'density_summary',
+    'test_set_lines',
     'plot_bic',
     'plot_learning_curve',
     'plot_parity',
@@ -53,7 +54,25 @@ def status_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]] =
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
     out = ['  '.join(h.rjust(w) for h, w in zip(header, widths))]
     out += ['  '.join(c.rjust(w) for c, w in zip(line, widths)) for line in lines]
-    return '\n'.join(out)
+    return '\n'.join(out + test_set_lines(rows))
+
+
+def test_set_lines(rows: Sequence[dict]) -> list[str]:
+    """One line per cycle and extra test set (the campaign file's ``test_sets``): MAE_pk, ΔE_std, RMSE in meV."""
+
+    def mev(value, fmt):
+        return '-' if value is None else fmt.format(1000 * value)
+
+    out = []
+    for row in rows:
+        for name, errors in (row.get('test_sets') or {}).items():
+            out.append(
+                f'test set {name}, cycle {row["cycle"]}: MAE_p{errors.get("percentile_k", 95)} '
+                f'{mev(errors.get("force_mae_pk_ev_per_a"), "{:.1f}")} meV/Å, ΔE_std '
+                f'{mev(errors.get("delta_e_std_ev_per_atom"), "{:.2f}")} meV/at, F RMSE '
+                f'{mev(errors.get("force_rmse_ev_per_a"), "{:.1f}")} meV/Å'
+            )
+    return out
 
 
 def density_summary(attributes: dict) -> str:

@@ -54,6 +54,13 @@ class Initial(_Strict):
     rattle: float = Field(ge=0.0, le=0.5, description='Å, Gaussian')
     strain: float = Field(ge=0.0, le=0.2, description='max |ε| of a random symmetric cell strain')
     seed: int
+    dataset: int | str | None = Field(
+        default=None,
+        description='start from this labelled set: a mofal.dataset PK, or an extxyz file with REF_ keys (and '
+        'IsolatedAtom frames or isolated_atom_energies) instead of building one from the targets',
+    )
+    isolated_atom_energies: dict[str, float] | None = Field(default=None, description='eV, for an extxyz dataset')
+    model: int | None = Field(default=None, description='a mofal.mace_model PK: the first model (no first training)')
 
     @model_validator(mode='after')
     def _enough_to_train(self):
@@ -175,6 +182,10 @@ class CampaignSettings(_Strict):
     density: Density
     stop: Stop
     resources: Resources
+    test_sets: dict[str, int | str] = Field(
+        default_factory=dict,
+        description='extra test sets evaluated every cycle: name -> mofal.dataset PK or labelled extxyz file',
+    )
 
 
 class _CampaignFileModel(CampaignSettings):
@@ -336,6 +347,16 @@ def parse_campaign(text: str, source: str = 'campaign file', base: Path | None =
     merged = _merge(inputs, {**overrides, 'targets': data.get('targets')})
     validated = _validate(file_model, merged, source, root)
     base = Path.cwd() if base is None else Path(base)
+    test_sets = {
+        name: (value if isinstance(value, int) or str(value).isdigit() else str((base / value).resolve()))
+        for name, value in (overrides.get('test_sets') or {}).items()
+    }
+    if test_sets:
+        overrides = {**overrides, 'test_sets': test_sets}
+    dataset = (overrides.get('initial') or {}).get('dataset')
+    if isinstance(dataset, str) and not dataset.isdigit():  # a file, relative to the campaign file like targets
+        overrides = {**overrides, 'initial': {**overrides['initial'], 'dataset': str((base / dataset).resolve())}}
+        validated.initial.dataset = overrides['initial']['dataset']
     return CampaignFile(
         source=source,
         protocol=validated.protocol,

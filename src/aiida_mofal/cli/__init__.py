@@ -21,6 +21,7 @@ from . import (  # noqa: E402, F401
     cmd_label,
     cmd_md,
     cmd_melt_quench,
+    cmd_provenance,
     cmd_select,
     cmd_setup,
     cmd_structures,

@@ -121,11 +121,28 @@ def cmd_status(identifier, as_json):
 @JSON_OPTION
 @decorators.with_dbenv()
 def cmd_report(identifier, output, as_html, as_json):
-    """Write PNG plots and a summary page (index.md; with --html also index.html) of a campaign to a directory.
+    """Write PNG plots and a summary page (index.md; with --html also index.html) of a campaign or a study.
+
+    A study (`mofal study`) always gets index.html: its summary table, E(V) fits, glass figures and its campaign's page.
 
     With --html: per-element uncertainty histograms with their thresholds, the target coloured by the excess over
     the threshold, and the per-atom uncertainty and force error as extxyz (OVITO, chemiscope).
     """
+    from aiida import orm
+
+    from aiida_mofal.study.report import is_study, write_study_report
+
+    try:
+        node = orm.load_node(identifier)
+    except Exception:  # noqa: BLE001 -- _campaign says why
+        node = None
+    if node is not None and is_study(node):
+        result = write_study_report(node, output, lambda campaign, where: write_report(campaign, where, as_html=True))
+        if as_json:
+            echo_json(result)
+        else:
+            echo.echo_success(f'report of study {node.pk} in {result["html"]}')
+        return
     result = write_report(_campaign(identifier), output, as_html=as_html)
     if as_json:
         echo_json(result)

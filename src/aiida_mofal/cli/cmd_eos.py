@@ -13,7 +13,7 @@ from aiida.cmdline.groups import VerdiCommandGroup
 from aiida.cmdline.utils import decorators, echo
 
 from . import cmd_root
-from .utils import DAEMON_OPTION, JSON_OPTION, echo_json
+from .utils import DAEMON_OPTION, JSON_OPTION, TRUST_MODEL_OPTION, echo_json
 
 
 class StructureOrSubcommandGroup(VerdiCommandGroup):
@@ -168,6 +168,13 @@ def write_plots(node, directory: Path) -> list[str]:
 @cmd_eos.command('run')
 @click.argument('structure')
 @click.option('--model', 'model', required=True, help='MACE model: a mofal.mace_model PK/UUID or a .model file.')
+@TRUST_MODEL_OPTION
+@click.option(
+    '--trust-model-file',
+    is_flag=True,
+    help='The --model file is a MACE .model pickle you made or trust: load it (this runs code it holds) and store '
+    'it as weights (docs/guide/security.md).',
+)
 @click.option(
     '--method',
     'methods',
@@ -187,7 +194,9 @@ def write_plots(node, directory: Path) -> list[str]:
 @DAEMON_OPTION
 @JSON_OPTION
 @decorators.with_dbenv()
-def cmd_eos_run(structure, model, methods, pairs, code_label, engine, walltime, threads, plots, daemon, as_json):
+def cmd_eos_run(
+    structure, model, trust_model_file, methods, pairs, code_label, engine, walltime, threads, plots, daemon, as_json
+):
     """Bulk modulus of STRUCTURE (a file or a StructureData PK) with a MACE model: E–V, P–V, finite strain, NσT.
 
     Examples: mofal eos uio66.cif --model 42 --method ev --json; mofal eos cu.cif --model cu.model --method ev
@@ -208,7 +217,7 @@ def cmd_eos_run(structure, model, methods, pairs, code_label, engine, walltime, 
         options['resources'] = {'num_machines': 1, 'num_mpiprocs_per_machine': 1, 'num_cores_per_mpiproc': threads}
     try:
         builder = EquationOfStateWorkChain.get_builder_for(
-            code, _load_structure(structure), _load_model(model), methods, settings, options, engine
+            code, _load_structure(structure), _load_model(model, trust_model_file), methods, settings, options, engine
         )
     except ValueError as exception:
         echo.echo_critical(str(exception))

@@ -9,7 +9,7 @@ from aiida.cmdline.params import arguments, types
 from aiida.cmdline.utils import decorators, echo
 
 from . import cmd_root
-from .utils import DAEMON_OPTION, JSON_OPTION, echo_json, launch, load_code
+from .utils import DAEMON_OPTION, JSON_OPTION, TRUST_MODEL_OPTION, echo_json, launch, load_code
 
 ENGINE_CHOICES = ('ase', 'lammps-python', 'lammps-mliap')
 
@@ -22,10 +22,22 @@ def _load_structure(value: str):
     if path.is_file():
         from ase.io import read
 
+        from aiida_mofal.mlp.configurations import ConfigurationError, validate_configuration
+        from aiida_mofal.structures.io import _refuse_partial_occupancy
+
         try:
-            return orm.StructureData(ase=read(path))
+            atoms = read(path)
         except Exception as exception:
             echo.echo_critical(f'{path}: ASE cannot read this structure ({exception}).')
+        try:  # as `mofal label` does: no partial occupancy, NaN, overlapping atoms or absurd cell before MD
+            _refuse_partial_occupancy(atoms, str(path))
+            probe = atoms.copy()
+            probe.info = {'charge': 0, 'multiplicity': 1 + int(probe.numbers.sum()) % 2}
+            probe.arrays = {key: probe.arrays[key] for key in ('numbers', 'positions')}
+            validate_configuration(probe, str(path))
+        except (ValueError, ConfigurationError) as error:
+            echo.echo_critical(str(error))
+        return orm.StructureData(ase=atoms)
     try:
         node = orm.load_node(value)
     except Exception:
@@ -132,12 +144,7 @@ def summary_of(node) -> dict:
 @cmd_root.command('md')
 @click.argument('structure')
 @click.option('--model', 'model', help='MACE model: a mofal.mace_model PK/UUID or a .model file (not with --reaxff).')
-@click.option(
-    '--trust-model-file',
-    is_flag=True,
-    help='The --model file is a MACE .model pickle you made or trust: load it (this runs code it holds) and store '
-    'it as weights. Without this flag only weights-only files are read (docs/guide/security.md).',
-)
+@TRUST_MODEL_OPTION
 @click.option('--engine', type=click.Choice(ENGINE_CHOICES), default='ase', show_default=True, help='MACE MD engine.')
 @click.option('--reaxff', is_flag=True, help='Run ReaxFF (LAMMPS, QEq) instead of MACE: the ReaxffMdWorkChain.')
 @click.option('--force-field', type=click.Path(exists=True, dir_okay=False), help='ReaxFF ffield file (--reaxff).')

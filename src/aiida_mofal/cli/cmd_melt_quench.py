@@ -6,7 +6,15 @@ import click
 from aiida.cmdline.utils import decorators, echo
 
 from . import cmd_root
-from .utils import DAEMON_OPTION, JSON_OPTION, echo_json, launch, load_code, parse_overrides, process_summary
+from .utils import (
+    DAEMON_OPTION,
+    JSON_OPTION,
+    echo_json,
+    launch,
+    load_code,
+    parse_overrides,
+    process_summary,
+)
 
 ENGINE_CHOICES = ('lammps-python', 'ase', 'lammps-mliap')
 
@@ -36,6 +44,8 @@ def _headline(name: str, glass: dict) -> str:
 @cmd_root.command('melt-quench')
 @click.argument('structure')
 @click.option('--model', help='MACE model: a mofal.mace_model PK/UUID or a .model file (not with --reaxff).')
+@click.option('--trust-model-file', is_flag=True,
+              help='The --model file is a MACE .model pickle you made or trust (docs/guide/security.md).')  # fmt: skip
 @click.option('--reaxff', is_flag=True, help='The ReaxFF baseline (the ZIF force field shipped in a checkout).')
 @click.option('--force-field', type=click.Path(exists=True, dir_okay=False), help='ReaxFF ffield file (--reaxff).')
 @click.option('--control', type=click.Path(exists=True, dir_okay=False), help='ReaxFF control file (--reaxff).')
@@ -56,8 +66,8 @@ def _headline(name: str, glass: dict) -> str:
 @JSON_OPTION
 @decorators.with_dbenv()
 def cmd_melt_quench(
-    structure, model, reaxff, force_field, control, engine, mliap_model, protocol, supercell, replicas, overrides,
-    code_label, walltime, daemon, as_json,
+    structure, model, trust_model_file, reaxff, force_field, control, engine, mliap_model, protocol, supercell,
+    replicas, overrides, code_label, walltime, daemon, as_json,
 ):  # fmt: skip
     """Melt-quench STRUCTURE (a CIF/extxyz file or a StructureData PK) into glasses and analyse them.
 
@@ -88,8 +98,9 @@ def cmd_melt_quench(
             from aiida import orm
 
             exported = orm.SinglefileData(mliap_model) if mliap_model else None
+            model_node = _load_model(model, trust_model_file)
             builder = MeltQuenchWorkChain.get_builder_from_protocol(
-                code, structure_node, _load_model(model), engine=engine, mliap_model=exported, **common
+                code, structure_node, model_node, engine=engine, mliap_model=exported, **common
             )
     except (ValueError, FileNotFoundError) as exception:  # also ProtocolError
         echo.echo_critical(str(exception))

@@ -97,14 +97,39 @@ def _atoms_list(value: str) -> list[int]:
 @click.option('--atoms', 'atom_list', help='0-based indices (as in ASE) of the atoms to centre clusters on: 0,17,42')
 @click.option('--model', help='MACE model node (PK/UUID): flag the atoms its density model calls unknown.')
 @click.option('--density', help='Density model node (PK/UUID) fitted on that model.')
-@click.option('-o', '--output', type=click.Path(file_okay=False, path_type=Path), required=True, help='directory')
+@click.option(
+    '-o', '--output', type=click.Path(file_okay=False, path_type=Path), help='directory (not with --validate)'
+)
 @click.option('--mantle-depth', type=click.IntRange(min=0), default=1, show_default=True)
 @click.option('--merge-depth', type=click.IntRange(min=0), default=1, show_default=True)
-@click.option('--vacuum', type=click.FloatRange(min=0.0), default=6.0, show_default=True, help='Å on each side')
+@click.option('--vacuum', type=click.FloatRange(0.0, 100.0), default=6.0, show_default=True, help='Å on each side')
 @click.option('--max-clusters', type=click.IntRange(min=1), default=None, help='most uncertain first')
+@click.option(
+    '--validate',
+    is_flag=True,
+    help='Force matching with --model as the calculator: core-atom force error against the bulk, mantle depths 0/1/2.',
+)
+@click.option(
+    '--threshold',
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=0.05,
+    show_default=True,
+    help='eV/Å: --validate names the cheapest depth whose worst core RMSE is below it.',
+)
 @JSON_OPTION
 def cmd_clusters(
-    structure_file, atom_list, model, density, output, mantle_depth, merge_depth, vacuum, max_clusters, as_json
+    structure_file,
+    atom_list,
+    model,
+    density,
+    output,
+    mantle_depth,
+    merge_depth,
+    vacuum,
+    max_clusters,
+    validate,
+    threshold,
+    as_json,
 ):
     """Cut H-capped clusters (core, mantle, caps) out of STRUCTURE and write one extxyz per cluster to DIR.
 
@@ -112,19 +137,29 @@ def cmd_clusters(
     arrays `role` (core/mantle/cap) and `parent_index` (-1 for caps); label them with
     `mofal label DIR/*.xyz --cluster --protocol xtb`.
     """
-    import warnings
-
-    import ase.io
     import numpy as np
 
     from aiida_mofal.clusters.extract import extract_clusters
     from aiida_mofal.mlp.configurations import write_extxyz
 
-    if bool(atom_list) == bool(model or density):
+    if validate:
+        if not model or not (atom_list or density):
+            raise click.UsageError('--validate needs --model (the calculator) and --atoms or --density.')
+    elif bool(atom_list) == bool(model or density):
         raise click.UsageError('give either --atoms or both --model and --density.')
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        atoms = ase.io.read(structure_file)
+    elif output is None:
+        raise click.UsageError('give -o/--output, the directory for the cluster files.')
+    from aiida_mofal.mlp.configurations import validate_configuration
+    from aiida_mofal.structures.io import read_frames
+
+    try:  # the checks of `mofal label`: readable, one periodic frame, no partial occupancy, NaN or overlapping atoms
+        frames = read_frames([structure_file], charge=0, multiplicity=1)
+        if len(frames) != 1:
+            raise ValueError(f'{structure_file} holds {len(frames)} frames; give one.')
+        atoms = frames[0]
+        validate_configuration(atoms, str(structure_file))
+    except ValueError as error:
+        echo.echo_critical(str(error))
     uncertainty = None
     if atom_list:
         flagged = _atoms_list(atom_list)
@@ -135,15 +170,21 @@ def cmd_clusters(
         if not (model and density):
             raise click.UsageError('--model and --density go together.')
         flagged, uncertainty = _flag_unknown(atoms, model, density)
-    clusters = extract_clusters(
-        atoms,
-        flagged,
-        uncertainty=uncertainty,
-        mantle_depth=mantle_depth,
-        vacuum=vacuum,
-        max_clusters=max_clusters,
-        merge_depth=merge_depth,
-    )
+    if validate:
+        _validate_mantles(atoms, flagged, uncertainty, model, merge_depth, vacuum, max_clusters, threshold, as_json)
+        return
+    try:
+        clusters = extract_clusters(
+            atoms,
+            flagged,
+            uncertainty=uncertainty,
+            mantle_depth=mantle_depth,
+            vacuum=vacuum,
+            max_clusters=max_clusters,
+            merge_depth=merge_depth,
+        )
+    except ValueError as error:  # broken chemistry (a dangling H, an unknown valence): say which atoms
+        echo.echo_critical(f'{structure_file}: no cluster can be cut: {error}')
     output.mkdir(parents=True, exist_ok=True)
     rows = []
     for index, cluster in enumerate(clusters):
@@ -186,3 +227,41 @@ def _flag_unknown(atoms, model_id: str, density_id: str):
     except ValueError as error:  # an element the model does not know, a density model of another model, ...
         raise click.ClickException(str(error)) from None
     return [int(i) for i in np.flatnonzero(score['unknown'])], score['uncertainty']
+
+
+def _validate_mantles(atoms, flagged, uncertainty, model_id, merge_depth, vacuum, max_clusters, threshold, as_json):
+    """Print the core-atom force error of clusters of mantle depth 0, 1, 2 against the bulk, and the cheapest depth."""
+    import numpy as np
+    from aiida import load_profile, orm
+
+    from aiida_mofal.clusters.forcematch import cheapest_depth, compare_mantle_depths
+
+    load_profile()
+    calculator = orm.load_node(model_id).get_calculator()
+    if uncertainty is not None:  # most uncertain first, as the campaign would cut them
+        order = np.argsort(-np.asarray(uncertainty)[flagged], kind='stable')
+        flagged = [flagged[i] for i in order]
+    if max_clusters is not None:
+        flagged = flagged[:max_clusters]
+    errors = compare_mantle_depths(atoms, flagged, calculator, merge_depth=merge_depth, vacuum=vacuum)
+    best = cheapest_depth(errors, threshold)
+    rows = {
+        depth: {
+            'clusters': len(values),
+            'core_force_rmse_median_mev_per_a': float(1000 * np.median(values)) if values else None,
+            'core_force_rmse_max_mev_per_a': float(1000 * np.max(values)) if values else None,
+        }
+        for depth, values in errors.items()
+    }
+    if as_json:
+        echo_json({'depths': rows, 'threshold_mev_per_a': 1000 * threshold, 'cheapest_depth': best})
+        return
+    for depth, row in rows.items():
+        echo.echo(
+            f'mantle depth {depth}: {row["clusters"]} clusters, core-atom force RMSE median '
+            f'{row["core_force_rmse_median_mev_per_a"]:.1f}, max {row["core_force_rmse_max_mev_per_a"]:.1f} meV/Å'
+        )
+    if best is None:
+        echo.echo_warning(f'no depth keeps every core RMSE below {1000 * threshold:.0f} meV/Å')
+    else:
+        echo.echo_success(f'cheapest depth under {1000 * threshold:.0f} meV/Å: {best}')

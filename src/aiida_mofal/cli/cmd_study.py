@@ -70,7 +70,8 @@ def cmd_study(study_file, check, model_identifier, daemon, verbose, as_json):
         return
     from .progress import quiet_progress
 
-    with quiet_progress(verbose=verbose, cycles=study.campaign.settings.stop.max_cycles + 1):
+    stop = getattr(study.campaign.settings, 'stop', None)  # a temperature campaign has no cycle limit
+    with quiet_progress(verbose=verbose, cycles=stop.max_cycles + 1 if stop and model is None else None):
         graph.run()
     node = graph.process
     if as_json:

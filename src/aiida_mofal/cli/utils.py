@@ -16,6 +16,7 @@ import click
 __all__ = (
     'DAEMON_OPTION',
     'JSON_OPTION',
+    'TRUST_MODEL_OPTION',
     'VERBOSE_OPTION',
     'echo_json',
     'ensure_daemon',
@@ -24,6 +25,15 @@ __all__ = (
     'parse_overrides',
     'process_summary',
 )
+
+#: ``--trust-model-file`` of every command that takes ``--model`` (a file is read weights-only without it)
+TRUST_MODEL_OPTION = click.option(
+    '--trust-model-file',
+    is_flag=True,
+    help='The --model file is a MACE .model pickle you made or trust: load it (this runs code it holds) and store '
+    'it as weights. Without this flag only weights-only files are read (docs/guide/security.md).',
+)
+
 
 #: where ``--json`` output goes once :func:`_json_mode` has sent everything else to standard error
 JSON_STREAM = None
@@ -181,13 +191,15 @@ def launch(builder, daemon: bool, as_json: bool, progress: bool = False, cycles:
     from aiida import engine
     from aiida.cmdline.utils import echo
 
-    if not daemon:
+    if not daemon:  # Ctrl-C kills the process cleanly, ends the local engines and says how to go on
+        from .foreground import run_foreground
+
         if not progress:
-            return engine.run_get_node(builder)
+            return run_foreground(builder)
         from .progress import quiet_progress
 
         with quiet_progress(cycles=cycles):
-            return engine.run_get_node(builder)
+            return run_foreground(builder)
     ensure_daemon()
     node = engine.submit(builder)
     if as_json:

@@ -196,7 +196,7 @@ def mace_model_show(datum, as_json):
 @options.FORCE(help='Overwrite the output file.')
 @decorators.with_dbenv()
 def mace_model_export(datum, fmt, output, force):
-    """Write the MACE model file (loadable by MACECalculator and mace_run_train --foundation_model)."""
+    """Write the MACE model file (as `MaceModelData.write` does: a model MACE itself loads)."""
     path = Path(output)
     if path.exists() and not force:
         echo.echo_critical(f'{path} exists; use --force to overwrite it.')

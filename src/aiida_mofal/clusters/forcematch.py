@@ -14,7 +14,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-__all__ = ['compare_mantle_depths', 'core_force_errors', 'core_force_rmse', 'force_match']
+__all__ = ['cheapest_depth', 'compare_mantle_depths', 'core_force_errors', 'core_force_rmse', 'force_match']
 
 
 def _forces(atoms: Atoms, calculator: Calculator) -> np.ndarray:
@@ -68,3 +68,15 @@ def compare_mantle_depths(
         clusters = extract_clusters(bulk, flagged, mantle_depth=depth, **extract_kwargs)
         out[int(depth)] = force_match(bulk, clusters, calculator, bulk_forces=bulk_forces)
     return out
+
+
+def cheapest_depth(errors: dict[int, list[float]], threshold: float) -> int | None:
+    """Return the smallest mantle depth whose worst core-atom force RMSE is below ``threshold`` (the design rule).
+
+    ``errors`` is what :func:`compare_mantle_depths` returns (eV/Å); None when no depth qualifies.
+    """
+    for depth in sorted(errors):
+        values = [value for value in errors[depth] if np.isfinite(value)]
+        if values and max(values) < threshold:
+            return depth
+    return None

@@ -51,16 +51,8 @@ class DensityModelData(orm.Data):
         self.base.repository.put_object_from_bytes(content, self.FILENAME)
         self.base.attributes.set_many(
             {
-                'elements': list(density_model.elements),
-                'n_components': density_model.n_components,
-                'thresholds': density_model.thresholds,
-                'training_atoms': {s: int(len(e.training_log_likelihood)) for s, e in density_model.elements.items()},
+                **density_model.summary(),
                 'pca_components': density_model.settings.get('pca_components'),
-                'dimensions': {s: e.dimension for s, e in density_model.elements.items()},
-                'bic': {s: {str(m): v for m, v in e.bic.items()} for s, e in density_model.elements.items()},
-                'calibration': density_model.calibration,
-                'calibrated': density_model.calibrated,
-                'feature_size': density_model.feature_size,
                 'settings': dict(density_model.settings),
                 'model_uuid': None if model is None else model.uuid,
                 'model_sha256': None if model is None else model.base.attributes.get('sha256'),

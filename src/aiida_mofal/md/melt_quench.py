@@ -109,6 +109,9 @@ def validate_melt_quench_parameters(parameters: Mapping[str, Any]) -> dict:
     for key in ('seed',):
         if isinstance(result[key], bool) or not isinstance(result[key], int) or result[key] < 0:
             raise ProtocolError(f'melt-quench parameter {key!r} must be an integer >= 0, got {result[key]!r}')
+    blowup = result['blowup_temperature']
+    if blowup is not None and (isinstance(blowup, bool) or not isinstance(blowup, Real) or blowup <= high):
+        raise ProtocolError(f'blowup_temperature must be null or a temperature above max_temperature, got {blowup!r}')
     if not isinstance(result['fail_on_formed'], bool):
         raise ProtocolError(f'fail_on_formed must be true or false, got {result["fail_on_formed"]!r}')
     for key in ('metal', 'ligand', 'pairs', 'thermostat'):
@@ -208,6 +211,7 @@ def stage_settings(parameters: Mapping[str, Any], seed: int | None = None) -> di
             'thermo_every': _steps(parameters['thermo_every'], base),
             'seed': parameters['seed'] if seed is None else int(seed),
             'fail_on_broken_bonds': False,
+            'max_temperature': parameters['blowup_temperature'],
         })  # fmt: skip
     return result
 

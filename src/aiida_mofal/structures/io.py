@@ -28,6 +28,25 @@ def _clean(atoms: Atoms) -> Atoms:
     return atoms
 
 
+def _refuse_partial_occupancy(atoms: Atoms, name: str) -> None:
+    """Refuse a CIF with partially occupied sites: ASE keeps every component, so the atoms would not be one structure.
+
+    ASE's CIF reader records occupancies in ``info['occupancy']`` (site → {element: fraction}); dropping them
+    silently (as ``_clean`` drops other metadata) would label disorder as if it were a real configuration.
+    """
+    occupancy = atoms.info.get('occupancy')
+    if not isinstance(occupancy, dict):
+        return
+    partial = {site: fractions for site, fractions in occupancy.items()
+               if isinstance(fractions, dict) and any(float(f) < 0.999 for f in fractions.values())}  # fmt: skip
+    if partial:
+        site, fractions = next(iter(partial.items()))
+        raise ValueError(
+            f'{name}: {len(partial)} partially occupied site(s) (e.g. site {site}: {fractions}); resolve the disorder '
+            'first (keep one component with full occupancy, e.g. in VESTA or with pymatgen), then read it again.'
+        )
+
+
 def read_frames(
     files: Iterable[str | Path], cluster: bool = False, charge: int | None = None, multiplicity: int | None = None
 ) -> list[Atoms]:
@@ -50,6 +69,7 @@ def read_frames(
         except Exception as exception:
             raise ValueError(f'{path}: ASE cannot read it ({exception}).') from None
         for index, atoms in enumerate(read):
+            _refuse_partial_occupancy(atoms, f'{path} frame {index}')
             _clean(atoms)
             if cluster:
                 atoms.pbc = False

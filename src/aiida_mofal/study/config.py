@@ -61,12 +61,15 @@ class Eos(_Strict):
     """
 
     workflow: Literal['fit', 'mofal.eos'] = 'fit'
+    methods: list[Literal['ev', 'pv', 'strain', 'fluctuations']] = Field(
+        default_factory=lambda: ['ev'], description='mofal.eos: which methods (the first one goes in the summary)'
+    )
     structures: list[Literal['crystal', 'glasses']] = Field(default_factory=lambda: ['crystal', 'glasses'])
     strain: float = Field(0.03, gt=0.0, le=0.15, description='largest |linear strain| of the fit grid')
     points: int = Field(7, ge=5, le=31)
     form: Literal['birch-murnaghan', 'vinet'] = 'birch-murnaghan'
     protocol: str | None = None
-    overrides: dict[str, Any] = Field(default_factory=dict)
+    overrides: dict[str, Any] = Field(default_factory=dict, description='mofal.eos: per-method settings')
 
 
 class GlassAnalysis(_Strict):
@@ -132,11 +135,16 @@ def parse_study(text: str, source: str = 'study file', base: Path | None = None)
     campaign = None
     if not campaign_path.is_file():
         problems.append(f'{source}: campaign.file: {settings.campaign.file} not found (relative to the study file)')
-    elif settings.campaign.kind == 'cluster':
+    else:
         try:
             campaign = load_campaign(campaign_path)
         except CampaignFileError as error:
             problems.append(str(error))
+        if campaign is not None and campaign.kind != settings.campaign.kind:
+            problems.append(
+                f'{source}: campaign.kind: {settings.campaign.kind}, but {settings.campaign.file} is a '
+                f'{campaign.kind} campaign file (its `kind:`); make them agree'
+            )
     glass_files, reference = {}, None
     if settings.glass_analysis is not None:
         for name in settings.glass_analysis.structures:

@@ -362,6 +362,20 @@ class DensityModel:
         thresholds = np.array([self.elements[s].threshold if s in self.elements else np.inf for s in symbols])
         return log_likelihood < thresholds
 
+    def summary(self) -> dict:
+        """Return what people query (the node's attributes, the report's table): JSON-able, per element."""
+        return {
+            'elements': list(self.elements),
+            'n_components': self.n_components,
+            'thresholds': self.thresholds,
+            'training_atoms': {s: int(len(e.training_log_likelihood)) for s, e in self.elements.items()},
+            'dimensions': {s: e.dimension for s, e in self.elements.items()},
+            'bic': {s: {str(m): v for m, v in e.bic.items()} for s, e in self.elements.items()},
+            'calibration': self.calibration,
+            'calibrated': self.calibrated,
+            'feature_size': self.feature_size,
+        }
+
     # -- serialisation ---------------------------------------------------------------------------------
     def header(self) -> dict:
         """Return the JSON header of the file: what a reader needs besides the arrays."""

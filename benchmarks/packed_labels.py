@@ -1,0 +1,121 @@
+"""Benchmark: N xTB labels as one scheduler job each (``mofal.label``) against packed jobs (``mofal.cp2k.packed``).
+
+N small organic molecules of ``tests/data_files/xtb`` (GFN1-xTB, 6-15 atoms) are labelled on one code (default
+``cp2k@slurm-localhost``, the project's SLURM over SSH) twice: by the ``mofal.label`` work chain, one CP2K job per
+structure with ``max_concurrent`` 2, and by ceil(N/K) ``mofal.cp2k.packed`` jobs of K structures, run two at a
+time. Both use the same CP2K input settings. Printed per mode: scheduler jobs, wall time, the CP2K time summed over
+the structures (each output's own ``CP2K`` timing line), and the AiiDA overhead per label,
+(wall - sum of CP2K time / 2) / labels, where 2 is the number of jobs that run at once.
+
+Run: AIIDA_PATH=.aiida .venv/bin/python benchmarks/packed_labels.py [--n 40] [--k 10] [--code cp2k@slurm-localhost]
+     [--single-n M]  (the one-job-per-label mode on the first M structures only, where time is short)
+"""
+
+import argparse
+import asyncio
+import math
+import re
+import time
+from pathlib import Path
+
+from aiida import engine, load_profile, orm
+
+ROOT = Path(__file__).resolve().parent.parent
+CP2K_TIME = re.compile(r'^ CP2K\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+([\d.]+)\s*$', re.MULTILINE)
+
+
+def cp2k_seconds(text: str) -> float:
+    match = CP2K_TIME.search(text)
+    return float(match.group(1)) if match else float('nan')
+
+
+def molecules(n: int):
+    from aiida_mofal.data import DatasetData
+
+    frames = DatasetData.from_file(ROOT / 'tests' / 'data_files' / 'xtb' / 'organics_gfn1xtb.extxyz').get_atoms()
+    out = []
+    for atoms in frames[:n]:
+        atoms = atoms.copy()
+        atoms.info = {'config_type': 'cluster', 'charge': 0, 'multiplicity': 1}
+        out.append(atoms)
+    return out
+
+
+def one_job_each(code, frames) -> dict:
+    from aiida_mofal.workchains.label import LabelWorkChain
+
+    overrides = {'isolated_atoms': False, 'calculation': {'max_concurrent': 2}}
+    builder = LabelWorkChain.get_builder_from_protocol(code, frames, protocol='xtb', overrides=overrides)
+    start = time.perf_counter()
+    _, node = engine.run_get_node(builder)
+    wall = time.perf_counter() - start
+    calcs = [n for n in node.called_descendants if isinstance(n, orm.CalcJobNode)]
+    cp2k = sum(cp2k_seconds(c.outputs.retrieved.get_object_content('aiida.out')) for c in calcs)
+    return {'jobs': len(calcs), 'wall': wall, 'cp2k': cp2k, 'labels': node.outputs.dataset.count}
+
+
+def packed(code, frames, k: int) -> dict:
+    from aiida.manage import get_manager
+
+    from aiida_mofal.calculations.cp2k_packed import Cp2kPackedCalculation
+    from aiida_mofal.data import DatasetData
+    from aiida_mofal.workchains.label import label_settings
+
+    settings = orm.Dict(label_settings('xtb')).store()
+    runner = get_manager().get_runner()
+    groups = [frames[i : i + k] for i in range(0, len(frames), k)]
+    start = time.perf_counter()
+    nodes = []
+    for pair in range(0, len(groups), 2):  # two jobs at a time, as max_concurrent 2 above
+        processes = [
+            runner.instantiate_process(
+                Cp2kPackedCalculation,
+                code=code,
+                structures=DatasetData(group).store(),
+                settings=settings,
+                metadata={'options': {'max_wallclock_seconds': 3600}},
+            )
+            for group in groups[pair : pair + 2]
+        ]
+
+        async def both(processes=processes):
+            await asyncio.gather(*(process.step_until_terminated() for process in processes))
+
+        runner.loop.run_until_complete(both())
+        nodes += [process.node for process in processes]
+    wall = time.perf_counter() - start
+    cp2k = 0.0
+    for node in nodes:
+        for name in node.outputs.retrieved.base.repository.list_object_names():
+            if name.endswith('.out'):
+                cp2k += cp2k_seconds(node.outputs.retrieved.get_object_content(name))
+    labels = sum(len(node.outputs.frames.get_dict()) for node in nodes if 'frames' in node.outputs)
+    return {'jobs': len(nodes), 'wall': wall, 'cp2k': cp2k, 'labels': labels}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--n', type=int, default=40)
+    parser.add_argument('--k', type=int, default=10)
+    parser.add_argument('--code', default='cp2k@slurm-localhost')
+    parser.add_argument('--single-n', type=int, default=None, help='one job per label on only the first M (time)')
+    args = parser.parse_args()
+    load_profile()
+    from aiida.manage import get_manager
+
+    get_manager().get_runner(communicator=None)  # in process: no broker needed
+    code = orm.load_code(args.code)
+    frames = molecules(args.n)
+    rows = {f'packed, K={args.k}': packed(code, frames, args.k)}
+    rows['one job per label'] = one_job_each(code, frames[: args.single_n or args.n])
+    print(f'{args.n} GFN1-xTB labels of small molecules on {args.code}; ceil(N/K) = {math.ceil(args.n / args.k)}')
+    print(f'{"mode":<20} {"jobs":>5} {"labels":>7} {"wall s":>8} {"CP2K s":>8} {"overhead s/label":>17}')
+    for mode, row in rows.items():
+        overhead = (row['wall'] - row['cp2k'] / 2) / row['labels']
+        print(
+            f'{mode:<20} {row["jobs"]:>5} {row["labels"]:>7} {row["wall"]:>8.1f} {row["cp2k"]:>8.1f} {overhead:>17.2f}'
+        )
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,66 @@
+"""Parser ``mofal.cp2k.packed``: one label per converged structure of a packed CP2K job, failures by index."""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import ExitCode
+from aiida.parsers import Parser
+
+from aiida_mofal.cp2k.outputs import parse_cp2k_output
+
+__all__ = ('Cp2kPackedParser',)
+
+
+def _why(result) -> str | None:
+    """Return why a parsed output is no label, or None when it is one."""
+    if result.walltime_exceeded:
+        return 'CP2K walltime reached'
+    if result.scf_not_converged:
+        return 'SCF not converged'
+    if result.aborted:
+        return 'CP2K aborted: ' + '; '.join(result.messages[-2:])
+    if not result.ended or not result.complete:
+        return 'output incomplete (crashed or killed)'
+    if result.forces_ev_a is None:
+        return 'no forces in the output'
+    return None
+
+
+class Cp2kPackedParser(Parser):
+    """Read ``frame_<i>.out`` of every structure; a structure that did not converge is listed in ``failed``."""
+
+    def parse(self, **kwargs) -> ExitCode:
+        """Parse every structure's output; succeed when at least one structure was labelled."""
+        from aiida_mofal.calculations.cp2k_packed import frame_name
+
+        frames = self.node.inputs.structures.get_atoms()
+        names = set(self.retrieved.base.repository.list_object_names())
+        if not any(name.endswith('.out') for name in names):
+            return self.exit_codes.ERROR_OUTPUT_MISSING
+        failed, indices = {}, {}
+        for index, atoms in enumerate(frames):
+            name = frame_name(index)
+            if f'{name}.out' not in names:
+                failed[str(index)] = 'no output (the job ended before this structure ran)'
+                continue
+            result = parse_cp2k_output(self.retrieved.base.repository.get_object_content(f'{name}.out'))
+            reason = _why(result)
+            if reason is None and result.forces_ev_a.shape != (len(atoms), 3):
+                reason = f'forces for {result.forces_ev_a.shape[0]} atoms, expected {len(atoms)}'
+            if reason is not None:
+                failed[str(index)] = reason
+                continue
+            labels = orm.ArrayData()
+            labels.set_array('energy', np.array([result.energy_ev]))
+            labels.set_array('forces', result.forces_ev_a)
+            if atoms.pbc.all() and result.stress_ev_a3 is not None:
+                labels.set_array('stress', result.stress_ev_a3)
+            self.out(f'labels.{name}', labels)
+            indices[name] = index
+        self.out('frames', orm.Dict(indices))
+        if failed:
+            self.out('failed', orm.Dict(failed))
+        if not indices:
+            return self.exit_codes.ERROR_NO_LABEL.format(reason=next(iter(failed.values())))
+        return ExitCode(0)
