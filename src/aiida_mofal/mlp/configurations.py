@@ -375,7 +375,7 @@ def read_extxyz(text_or_path) -> list[Atoms]:
             atoms.info[STRESS_KEY] = voigt_from_matrix(atoms.info[STRESS_KEY])
         for name in [name for name, array in atoms.arrays.items() if array.dtype == object]:
             atoms.arrays[name] = atoms.arrays[name].astype(str)  # ASE returns string columns as objects at times
-        _decode_strings(atoms)
+        decode_strings(atoms)
         result.append(atoms)
     return result
 
@@ -387,8 +387,11 @@ def _key_list(atoms: Atoms, key: str) -> list[str]:
     return [name for name in str(value).split(':') if name]
 
 
-def _decode_strings(atoms: Atoms) -> None:
-    """Undo the string encoding of :func:`write_extxyz` (see the module docstring) in place."""
+def decode_strings(atoms: Atoms) -> None:
+    """Undo the string encoding of :func:`write_extxyz` (see the module docstring) in place.
+
+    Any reader of files this package wrote calls it, so encoded strings never reach a node.
+    """
     for key in _key_list(atoms, 'mofal_strings'):
         if key in atoms.info:
             atoms.info[key] = decode_string(str(atoms.info[key]))

@@ -60,6 +60,8 @@ def read_frames(
     """
     import ase.io
 
+    from aiida_mofal.mlp.configurations import decode_strings
+
     frames = []
     for path in files:
         try:
@@ -69,6 +71,7 @@ def read_frames(
         except Exception as exception:
             raise ValueError(f'{path}: ASE cannot read it ({exception}).') from None
         for index, atoms in enumerate(read):
+            decode_strings(atoms)  # strings our extxyz writer encoded (a cut cluster's roles, ...)
             _refuse_partial_occupancy(atoms, f'{path} frame {index}')
             _clean(atoms)
             if cluster:
