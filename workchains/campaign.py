@@ -230,7 +230,11 @@ class ClusterCampaignWorkChain(WorkChain):
     def initialise(self):
         """Build the initial configurations of every target (calcfunction) and label them in one work chain."""
         settings = self.ctx.settings
-        initial = {**settings['initial'], 'mantle_depth': settings['extract']['mantle_depth']}
+        # the data set and model to start from are inputs of their own (take_initial_dataset), not build options
+        initial = {
+            k: v for k, v in settings['initial'].items() if k not in ('dataset', 'isolated_atom_energies', 'model')
+        }
+        initial['mantle_depth'] = settings['extract']['mantle_depth']
         initial['vacuum'] = settings['extract']['vacuum']
         sets = {}
         for name, structure in sorted(self.inputs.targets.items()):

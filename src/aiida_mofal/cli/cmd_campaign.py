@@ -71,7 +71,12 @@ def cmd_run(campaign_file, report_dir, daemon, verbose, as_json):
         )
     except ValueError as error:  # also CampaignFileError and LabelInputError
         echo.echo_critical(str(error))
-    cycles = campaign.settings.stop.max_cycles + 1  # model 0, then one record per cycle
+    if campaign.kind == 'temperature':  # step 0, then one record per temperature
+        from aiida_mofal.campaign.temperature import temperatures
+
+        cycles = len(temperatures(campaign.settings.model_dump())) + 1
+    else:  # model 0, then one record per cycle
+        cycles = campaign.settings.stop.max_cycles + 1
     results, node = launch(builder, daemon, as_json, progress=not verbose, cycles=cycles)
     if results is None:
         return
