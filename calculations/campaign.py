@@ -17,6 +17,7 @@ __all__ = (
     'fit_density_from_features',
     'initial_dataset',
     'isolated_energies_of',
+    'md_test_frames',
     'record_cycle',
     'scan_and_extract',
     'scan_frames',
@@ -40,6 +41,33 @@ def initial_dataset(structure: orm.StructureData, settings: orm.Dict) -> Dataset
     for frame in test:
         frame.info.update(campaign_set='test', target=target)
     return DatasetData(training + test)
+
+
+@calcfunction
+def md_test_frames(settings: orm.Dict, **trajectories: orm.Data) -> DatasetData:
+    """The test configurations of a campaign: ``frames`` frames of each target's test-set MD walk, unlabelled.
+
+    ``settings``: ``frames`` (per target) and ``targets`` (trajectory keyword → target name). The frames are
+    spread over the second half of each walk (:func:`~aiida_mofal.campaign.initial.pick_test_frames`); each
+    records ``campaign_set='test'``, its target and its frame index, so that a labelled test frame can be traced to
+    the MD step it came from.
+    """
+    from aiida_mofal.campaign.initial import pick_test_frames
+
+    options = settings.get_dict()
+    chosen = []
+    for key, target in sorted(options['targets'].items()):
+        trajectory = trajectories[key]
+        for index in pick_test_frames(trajectory.num_frames, int(options['frames'])):
+            atoms = trajectory.get_atoms(index, labels=False)
+            atoms.info.update(
+                config_type='periodic', charge=0, multiplicity=1, campaign_set='test', target=target, frame=index,
+                campaign_origin='test_md',
+            )  # fmt: skip
+            chosen.append(atoms)
+    if not chosen:
+        raise ValueError('the test-set walks gave no frame after their first: make initial.test_steps longer.')
+    return DatasetData(chosen)
 
 
 @calcfunction

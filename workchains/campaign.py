@@ -27,6 +27,7 @@ from aiida_mofal.calculations.mace_evaluate import MaceEvaluateCalculation, eval
 from aiida_mofal.data import DatasetData
 
 from .campaign_inputs import campaign_inputs, validate_settings
+from .campaign_test_set import MdTestSetSteps
 from .label import LabelWorkChain
 from .md import MdBaseWorkChain, walk_finished_ok, walk_outputs
 from .train import TrainWorkChain
@@ -41,7 +42,7 @@ def _with_device(settings: Mapping, resource: Mapping) -> dict:
     return {**settings, 'device': device_for(resource['gpus'])} if resource.get('gpus') else dict(settings)
 
 
-class ClusterCampaignWorkChain(WorkChain):
+class ClusterCampaignWorkChain(MdTestSetSteps, WorkChain):
     """The cluster paper's active-learning cycle, from a campaign protocol and overrides.
 
     Initialise (label, train model₀, fit the density model, evaluate), then cycle: explore → scan → extract →
@@ -79,6 +80,10 @@ class ClusterCampaignWorkChain(WorkChain):
             ).else_(
                 cls.take_initial_model,
             ),
+            if_(cls.samples_test_set)(
+                cls.sample_test_set,
+                cls.inspect_test_set,
+            ),
             cls.fit_and_evaluate,
             cls.record,
             while_(cls.should_continue)(
@@ -104,6 +109,7 @@ class ClusterCampaignWorkChain(WorkChain):
         spec.output('test_set', valid_type=DatasetData, required=False)
         spec.output_namespace('cycles', valid_type=orm.Dict, dynamic=True, help='One record per cycle.')
         spec.exit_code(410, 'ERROR_INITIAL_LABELLING', message='the initial data set could not be labelled: {reason}')
+        spec.exit_code(415, 'ERROR_TEST_SET', message='the test set could not be sampled: {reason}')
         spec.exit_code(420, 'ERROR_TRAINING', message='training failed in cycle {cycle}: {reason}')
         spec.exit_code(430, 'ERROR_EXPLORATION', message='every MD walk of cycle {cycle} failed')
         spec.exit_code(440, 'ERROR_CLUSTER_LABELLING', message='no cluster of cycle {cycle} could be labelled')
@@ -230,10 +236,12 @@ class ClusterCampaignWorkChain(WorkChain):
     def initialise(self):
         """Build the initial configurations of every target (calcfunction) and label them in one work chain."""
         settings = self.ctx.settings
-        # the data set and model to start from are inputs of their own (take_initial_dataset), not build options
-        initial = {
-            k: v for k, v in settings['initial'].items() if k not in ('dataset', 'isolated_atom_energies', 'model')
-        }
+        # the data set and model to start from are inputs of their own (take_initial_dataset), not build options;
+        # an MD-sampled test set is made after the first model (sample_test_set), not with the initial set
+        skip = ('dataset', 'isolated_atom_energies', 'model', 'test_source', 'test_temperature', 'test_steps')
+        initial = {k: v for k, v in settings['initial'].items() if k not in skip}
+        if settings['initial']['test_source'] == 'md':
+            initial['test_frames'] = 0
         initial['mantle_depth'] = settings['extract']['mantle_depth']
         initial['vacuum'] = settings['extract']['vacuum']
         sets = {}

@@ -89,3 +89,12 @@ def test_initial_configurations_are_perturbed_cells_and_charged_clusters():
         atoms, periodic_frames=2, clusters=3, test_frames=1, rattle=0.05, strain=0.02, seed=1
     )
     assert all(np.allclose(a.positions, b.positions) for a, b in zip(training, again))
+
+
+def test_test_frames_come_from_the_second_half_of_a_walk_never_its_start():
+    from aiida_mofal.campaign.initial import pick_test_frames
+
+    assert pick_test_frames(21, 5) == [10, 12, 15, 18, 20]  # 20 frames after the start: the second half
+    assert pick_test_frames(5, 3) == [2, 3, 4]
+    assert pick_test_frames(5, 4) == [1, 2, 3, 4]  # too few in the second half: the whole walk after frame 0
+    assert pick_test_frames(3, 5) == [1, 2] and pick_test_frames(1, 5) == [] and pick_test_frames(10, 0) == []

@@ -42,6 +42,7 @@ def test_a_new_protocol_is_a_yaml_entry_of_what_differs(monkeypatch):
 def test_defaults_hold_out_several_test_frames_and_the_paper_protocol_has_its_settings():
     demo = campaign_settings('demo')
     assert demo.initial.test_frames >= 5  # one frame makes ΔE_std (a spread over structures) 0 by construction
+    assert (demo.initial.test_source, demo.initial.test_temperature) == ('md', 600.0)  # the paper: MD at 600 K
     assert demo.extract.reference_topology is True
     paper = campaign_settings('paper')
     assert (paper.label.protocol, paper.train.protocol, paper.explore.steps) == ('moderate', 'medium', 1000)

@@ -345,3 +345,58 @@ def test_an_extxyz_initial_set_brings_its_isolated_atoms_and_bad_starts_are_refu
             {'water': water_box()},
             overrides={'initial': {'model': orm.StructureData(ase=water_box()).store().pk}},
         )
+
+
+# ------------------------------------------------------------------------------------------------ test set
+def test_the_initial_set_holds_no_test_frames_when_md_samples_them(mofal_codes, monkeypatch):
+    initial = {'periodic_frames': 2, 'clusters': 0, 'test_frames': 3}
+    for source, tests in (('md', 0), ('perturbed', 3)):
+        process = campaign(mofal_codes, {'initial': {**initial, 'test_source': source}})
+        submitted = capture_submissions(process, monkeypatch)
+        process.initialise()
+        (builder,) = submitted
+        sets = [atoms.info['campaign_set'] for atoms in builder.dataset.get_atoms()]
+        assert sets.count('train') == 2 and sets.count('test') == tests
+
+
+def test_the_md_test_set_is_sampled_after_the_first_model_and_labelled_once(mofal_codes, water_inputs, monkeypatch):
+    from aiida_mofal.workchains.campaign_test_set import CampaignTestSetWorkChain
+
+    overrides = {'initial': {'test_frames': 3, 'test_temperature': 550.0, 'test_steps': 40}}
+    process = campaign(mofal_codes, overrides)
+    process.ctx.model, process.ctx.e0s = water_inputs['model'], orm.Dict({'H': -13.6, 'O': -432.0}).store()
+    assert process.samples_test_set()
+    submitted = capture_submissions(process, monkeypatch)
+    process.sample_test_set()
+    (builder,) = submitted
+    assert builder.process_class is CampaignTestSetWorkChain and builder.model.uuid == water_inputs['model'].uuid
+    assert builder.metadata.call_link_label == 'test_set' and sorted(builder.targets) == ['water']
+
+    process.ctx.test_set_run = finished(exit_status=410, message='no test-set MD walk finished')
+    assert process.inspect_test_set().status == 415
+    test = labelled([water_box(seed=i) for i in range(3)])
+    process.ctx.test_set_run = finished({'dataset': test})
+    assert process.inspect_test_set() is None and process.ctx.test.uuid == test.uuid
+    assert not process.samples_test_set()  # labelled once: every later model is evaluated on the same frames
+    perturbed = campaign(mofal_codes, {'initial': {'test_source': 'perturbed'}})
+    assert not perturbed.samples_test_set()
+
+    # the child: one walk per target at the test temperature, then frames of its second half labelled
+    child = instantiate_process(get_manager().get_runner(), builder)
+    jobs = capture_submissions(child, monkeypatch)
+    child.explore()
+    (md,) = jobs
+    (stage,) = md.md.walks['walk_0']['settings'].get_dict()['schedule']
+    assert stage['steps'] == 40 and stage['temperature'] == [550.0, 550.0] and stage['pressure'] == [0.0, 0.0]
+    assert md.metadata.call_link_label == 'test_explore_water'
+    frames = [water_box(seed=i) for i in range(5)]
+    child.ctx.test_md_water = finished({'walks__walk_0__trajectory': trajectory(frames, 0)})
+    child.label()
+    label = jobs[-1]
+    chosen = label.dataset.get_atoms()
+    assert [a.info['frame'] for a in chosen] == [2, 3, 4] and {a.info['campaign_set'] for a in chosen} == {'test'}
+    assert label.metadata.call_link_label == 'test_label' and label.isolated_atom_energies.get_dict()['H'] == -13.6
+    child.ctx.test_label = finished({'dataset': test})
+    assert child.results() is None and child.outputs['dataset'].uuid == test.uuid
+    child.ctx.test_md_water = finished(exit_status=310, message='blew up')
+    assert child.label().status == 410

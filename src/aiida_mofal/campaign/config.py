@@ -51,6 +51,15 @@ class Initial(_Strict):
     periodic_frames: int = Field(ge=0)
     clusters: int = Field(ge=0)
     test_frames: int = Field(ge=0, description='periodic frames per target held out as the test set')
+    test_source: Literal['md', 'perturbed'] = Field(
+        default='md',
+        description='md: frames of an MD walk of the first model at test_temperature (the paper: MD at 600 K), '
+        'labelled once; perturbed: rattled, strained cells like the training frames',
+    )
+    test_temperature: float = Field(default=600.0, gt=0.0, le=10_000.0, description='K, of the test-set MD walk')
+    test_steps: int | None = Field(
+        default=None, ge=1, le=10_000_000, description='length of the test-set MD walk (null: the explore walk)'
+    )
     rattle: float = Field(ge=0.0, le=0.5, description='Å, Gaussian')
     strain: float = Field(ge=0.0, le=0.2, description='max |ε| of a random symmetric cell strain')
     seed: int

@@ -8,7 +8,7 @@ from ase import Atoms
 from aiida_mofal.clusters.extract import extract_clusters
 from aiida_mofal.structures.bonds import is_metal
 
-__all__ = ('initial_configurations', 'perturbed_copies')
+__all__ = ('initial_configurations', 'perturbed_copies', 'pick_test_frames')
 
 
 def perturbed_copies(atoms: Atoms, count: int, rattle: float, strain: float, rng: np.random.Generator) -> list[Atoms]:
@@ -60,3 +60,21 @@ def initial_configurations(
     for frame in training + test:
         frame.info['campaign_origin'] = 'initial'
     return training, test
+
+
+def pick_test_frames(num_frames: int, count: int) -> list[int]:
+    """Return the indices of ``count`` test frames of a trajectory of ``num_frames`` frames.
+
+    Frame 0 is the starting structure (the target itself), never a test frame. The frames are spread evenly over
+    the second half of the walk (the first half equilibrates at the test temperature); when the second half holds
+    fewer than ``count`` frames, over the whole walk after frame 0. Fewer frames than asked: all of them.
+    """
+    if num_frames < 2 or count < 1:
+        return []
+    first = max(1, num_frames // 2)
+    if num_frames - first < count:
+        first = 1
+    available = num_frames - first
+    if available <= count:
+        return list(range(first, num_frames))
+    return sorted({int(round(i)) for i in np.linspace(first, num_frames - 1, count)})

@@ -76,6 +76,9 @@ class ProgressHandler(logging.Filter):
             elif message.startswith(('stopping', 'campaign done')):
                 self._summary(message)
             return
+        if process == 'CampaignTestSetWorkChain' and message.startswith('test set:'):
+            self._summary(message)  # the campaign's MD-sampled test set, labelled once
+            return
         name = STEPS.get(process)
         if name is None:
             return
