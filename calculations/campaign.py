@@ -45,7 +45,7 @@ def initial_dataset(structure: orm.StructureData, settings: orm.Dict) -> Dataset
 
 @calcfunction
 def md_test_frames(settings: orm.Dict, **trajectories: orm.Data) -> DatasetData:
-    """The test configurations of a campaign: ``frames`` frames of each target's test-set MD walk, unlabelled.
+    """Return the test configurations of a campaign: ``frames`` frames of each target's test walk, unlabelled.
 
     ``settings``: ``frames`` (per target) and ``targets`` (trajectory keyword → target name). The frames are
     spread over the second half of each walk (:func:`~aiida_mofal.campaign.initial.pick_test_frames`); each

@@ -29,8 +29,10 @@ from aiida import orm
 
 from aiida_mofal.data.mace_model import MaceModelData
 from aiida_mofal.data.trajectory import MdTrajectoryData
-from aiida_mofal.md import dynamics, job, lammps, mliap, reaxff, schedule, torchscript, units
+from aiida_mofal.md import dynamics, gate, job, lammps, mliap, reaxff, schedule, torchscript, units
 from aiida_mofal.md.protocol import validate_md_settings
+from aiida_mofal.mlp import features
+from aiida_mofal.uncertainty import gmm
 
 from .script import SCRIPTS, ScriptCalculation, file_copy
 
@@ -49,7 +51,7 @@ ENGINES = ('ase', 'lammps-python', 'lammps-reaxff', 'lammps-mliap')
 SHIPPED_MODULES = {
     'md_lammps.py': SCRIPTS / 'md_lammps.py',
     **{f'mofal_md/{module.__name__.rsplit(".", 1)[1]}.py': Path(module.__file__)
-       for module in (dynamics, lammps, reaxff, schedule, torchscript, units)},
+       for module in (dynamics, features, gate, gmm, lammps, reaxff, schedule, torchscript, units)},
 }  # fmt: skip
 """What travels beside ``md_run.py``: its LAMMPS engines and the pure MD modules, as the package ``mofal_md``."""
 
@@ -139,6 +141,7 @@ class MdCalculation(ScriptCalculation):
     CONFIG = job.CONFIG
     MODEL = 'model.model'
     COMPILED_MODEL = 'model.pt'
+    DENSITY = 'density_model.npz'
     RESULT = 'md_result.json'
     STDOUT = 'md.out'
     STDERR = 'md.err'
@@ -181,6 +184,16 @@ class MdCalculation(ScriptCalculation):
         spec.input('engine', valid_type=orm.Str, default=lambda: orm.Str('ase'), help=f'One of {", ".join(ENGINES)}.')
         spec.input('device', valid_type=orm.Str, default=lambda: orm.Str('cpu'), help='torch device: cpu or cuda.')
         spec.input('mliap_model', valid_type=orm.SinglefileData, required=False, help='lammps-mliap: ML-IAP model.')
+        spec.input(
+            'density_model', valid_type=orm.Data, required=False, help="Gated exploration: the model's density model."
+        )
+        spec.input(
+            'gate',
+            valid_type=orm.Dict,
+            required=False,
+            help='Gated exploration (engine ase): {unknown_fraction, every}; a walk ends at the first checked frame '
+            'with that fraction of unknown atoms (aiida_mofal.md.gate).',
+        )
         spec.inputs['metadata']['options']['parser_name'].default = 'mofal.md'
 
         outputs = (
@@ -238,6 +251,9 @@ class MdCalculation(ScriptCalculation):
                 '`mace_create_lammps_model MODEL --format mliap` (needs cuequivariance-torch) and pass the '
                 '*-mliap_lammps.pt file as a SinglefileData'
             )
+        error = _check_gate(value, engine)
+        if error:
+            return error
         if value['device'].value not in ('cpu', 'cuda'):
             return f"device must be 'cpu' or 'cuda', got {value['device'].value!r}"
         return None
@@ -266,6 +282,12 @@ class MdCalculation(ScriptCalculation):
                 local_copy_list.append(file_copy(compiled, compiled.filename, self.COMPILED_MODEL))
             else:  # MACE's file, made from the checked weights (never a pickle from the database)
                 model.write(Path(folder.abspath) / self.MODEL)
+            if 'gate' in self.inputs:  # the features need MACE's own module, also beside a TorchScript archive
+                if compiled is not None:
+                    model.write(Path(folder.abspath) / self.MODEL)
+                self.inputs.density_model.write(Path(folder.abspath) / self.DENSITY)
+                config['gate'] = {**self.inputs.gate.get_dict(), 'feature_model': self.MODEL,
+                                  'density_model': self.DENSITY}  # fmt: skip
             config.update(
                 model_file=self.MODEL if compiled is None else self.COMPILED_MODEL,
                 model_format='mace' if compiled is None else 'torchscript',
@@ -308,6 +330,34 @@ class MdCalculation(ScriptCalculation):
             retrieve_temporary_list=[mliap.DUMP_FILE, mliap.FRAMES_FILE, mliap.THERMO_FILE],
             cmdline_params=[*mliap.KOKKOS_GPU_ARGS, '-in', self.MLIAP_INPUT],
         )
+
+
+def _check_gate(value, engine: str) -> str | None:
+    """Refuse a gate that cannot run: another engine, no density model, a threshold outside (0, 1]."""
+    if 'gate' not in value and 'density_model' not in value:
+        return None
+    if 'gate' not in value or 'density_model' not in value:
+        return 'gated exploration needs both `gate` and `density_model`'
+    if engine != 'ase':
+        return f'gated exploration runs with engine ase only, not {engine}'
+    settings = value['gate'].get_dict()
+    unknown = sorted(set(settings) - {'unknown_fraction', 'every'})
+    if unknown:
+        return f'gate takes unknown_fraction and every only; got {unknown}'
+    fraction, every = settings.get('unknown_fraction'), settings.get('every', 1)
+    if not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
+        return f'gate.unknown_fraction must be in (0, 1], got {fraction!r}'
+    if not isinstance(every, int) or every < 1:
+        return f'gate.every must be a positive integer (dumped frames between checks), got {every!r}'
+    density, model = value['density_model'], value.get('model')
+    if not hasattr(density, 'check_model'):
+        return f'density_model must be a mofal.density_model, got {type(density).__name__}'
+    try:
+        if model is not None:
+            density.check_model(model)  # features of one model only
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def walk_attributes(walk: dict) -> dict:

@@ -430,6 +430,10 @@ class ClusterCampaignWorkChain(MdTestSetSteps, WorkChain):
             )
             if settings['resources']['md'].get('gpus'):
                 builder.md.device = orm.Str('cuda')
+            if explore['gate_unknown_fraction'] is not None:  # the job ends each walk at its first unknown frame
+                builder.md.density_model = self.ctx.density
+                builder.md.gate = orm.Dict({'unknown_fraction': explore['gate_unknown_fraction'],
+                                            'every': explore['gate_every']})  # fmt: skip
             builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_explore_{name}'
             self.to_context(md_jobs=append_(self.submit(builder)))
             self.ctx.walk_records += records

@@ -98,6 +98,7 @@ class MdParser(ScriptParser):
                 'status': result['status'],
                 'completed_steps': int(result['completed_steps']),
                 'completed_time': float(result.get('completed_time', 0.0)),
+                **({'gate': result['gate']} if result.get('gate') else {}),
             },
         )
         outputs.update(self._finish(trajectory, walk, result))

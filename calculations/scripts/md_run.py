@@ -287,8 +287,14 @@ def make_ase_dynamics(atoms, settings: dict, stage: dict, targets, seed: int):
                          hydrostatic=barostat == 'isotropic', T_tau=tdamp, P_tau=pdamp, rng=rng)  # fmt: skip
 
 
-def run_ase(settings: dict, atoms, velocities: np.ndarray, calculator, recorder: Recorder, clock: Clock) -> None:
-    """Run the whole schedule with ASE; one integrator for consecutive stages of the same timestep."""
+def run_ase(
+    settings: dict, atoms, velocities: np.ndarray, calculator, recorder: Recorder, clock: Clock, gate=None
+) -> None:
+    """Run the whole schedule with ASE; one integrator for consecutive stages of the same timestep.
+
+    With a ``gate`` (``mofal_md.gate.Gate``) every dumped frame is offered to it after it is recorded; the gate ends
+    the walk (``GateStop``) at the first frame with enough unknown atoms.
+    """
     from ase import units
 
     atoms.calc = calculator
@@ -314,6 +320,8 @@ def run_ase(settings: dict, atoms, velocities: np.ndarray, calculator, recorder:
             time_fs += stage['timestep']
             if step in points:
                 recorder.record(step, time_fs, snapshot(), targets, conserved() if conserved else None)
+                if gate is not None and step % settings['dump_every'] == 0:
+                    gate.check(atoms, step)
                 clock.check(step, total)
 
 
@@ -339,8 +347,11 @@ def read_walk(walk: dict):
     return atoms, dynamics.initial_velocities(atoms.get_masses(), temperature, seed), restart
 
 
-def run_walk(config: dict, walk: dict, calculator, clock: Clock) -> dict:
-    """Run one walk into its directory; return its result (status, steps, message, timings)."""
+def run_walk(config: dict, walk: dict, calculator, clock: Clock, gate=None) -> dict:
+    """Run one walk into its directory; return its result (status, steps, message, timings).
+
+    A walk that its ``gate`` ends early is ``finished``; its result's ``gate`` says where and why.
+    """
     directory = Path(walk.get('directory') or '.')
     directory.mkdir(parents=True, exist_ok=True)
     result = {'index': walk['index'], 'status': None, 'message': '', 'completed_steps': 0, 'completed_time': 0.0}
@@ -352,8 +363,10 @@ def run_walk(config: dict, walk: dict, calculator, clock: Clock) -> dict:
     try:
         clock.restart_chunk()
         clock.check(0, max(recorder.total, 1))
+        if gate is not None:
+            gate.start_walk()
         if config['engine'] == 'ase':
-            run_ase(walk['settings'], atoms, velocities, calculator, recorder, clock)
+            run_ase(walk['settings'], atoms, velocities, calculator, recorder, clock, gate)
         else:
             import md_lammps
 
@@ -363,6 +376,10 @@ def run_walk(config: dict, walk: dict, calculator, clock: Clock) -> dict:
         result['status'] = dynamics.STATUS_FINISHED
     except MdStop as stop:
         result['status'], result['message'] = stop.status, stop.message
+    except Exception as error:
+        if gate is None or not isinstance(error, gate.Stop):
+            raise
+        result['status'], result['message'] = dynamics.STATUS_FINISHED, f'stopped by the gate at {error}'
     finally:
         recorder.flush()
         if engine is not None:
@@ -372,6 +389,8 @@ def run_walk(config: dict, walk: dict, calculator, clock: Clock) -> dict:
     if recorder.last_good:
         result.update(completed_steps=recorder.last_good['step'], completed_time=recorder.last_good['time'])
     result['num_frames'] = len(recorder.frames)
+    if gate is not None:
+        result['gate'] = gate.record()
     return result
 
 
@@ -386,10 +405,17 @@ def main(argv: list[str] | None = None) -> int:
         if config['engine'] not in (*MACE_ENGINES, 'lammps-reaxff'):
             raise ValueError(f'unknown engine {config["engine"]!r}; this script runs ase, lammps-python, lammps-reaxff')
         calculator = load_calculator(config) if config['engine'] in MACE_ENGINES else None
+        gate = None
+        if config.get('gate'):  # uncertainty-gated exploration (ase engine): the feature and density models, once
+            try:
+                from mofal_md.gate import Gate
+            except ImportError:
+                from aiida_mofal.md.gate import Gate
+            gate = Gate(config['gate'], device=config.get('device', 'cpu'), dtype=config.get('dtype'))
         result['setup_seconds'] = time.monotonic() - started
         clock = Clock(config.get('walltime_seconds'))
         for walk in config['walks']:
-            result['walks'].append(run_walk(config, walk, calculator, clock))
+            result['walks'].append(run_walk(config, walk, calculator, clock, gate))
         if calculator is not None:
             import torch
 

@@ -54,7 +54,7 @@ def test_override_values_with_yaml_tags_are_a_clear_error():
         ('  walks: 2\n', '  walks: 20000\n', 'explore.walks: Input should be less than or equal to 1000'),
         ('[-1.5, 1.5]', '[0, 2500]', 'in GPa'),
         ('  temperature: 300.0\n', '  temperature: 250000\n', 'explore.temperature: Input should be less than or'),
-        ('  periodic_frames: 2 ', '  periodic_frames: 0 ', 'MACE needs at least 2 configurations'),
+        ('  periodic_frames: 1 ', '  periodic_frames: 0 ', 'MACE needs at least 2 configurations'),
     ],
 )
 def test_absurd_campaign_settings_are_refused(old, new, message):

@@ -1,4 +1,7 @@
-"""The campaign's MD-sampled test set for real: ASE MD of a tiny MACE model at the test temperature, CP2K xTB labels.
+"""The campaign's MD-sampled test set for real: ASE MD of a trained tiny MACE at the test temperature, CP2K xTB labels.
+
+The model is the session's one real training (``trained_tiny_model``, H C N O): a randomly initialised model is
+no potential, and its 600 K walks blow up (the work chain then stops with exit status 410, as it should).
 
 The campaign's own steps around it (when it is sampled, that it is kept) are tested against stand-ins in
 ``tests/workchains/test_campaign.py``; the whole campaign runs it in ``tests/engines/test_campaign.py`` and the demo.
@@ -10,22 +13,24 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
-from aiida_mofal.data import MaceModelData
 from aiida_mofal.workchains.campaign_inputs import campaign_inputs
 from aiida_mofal.workchains.campaign_test_set import CampaignTestSetWorkChain
+from tests.conftest import xtb_meta
 from tests.workchains.test_campaign import water_box
 
 pytestmark = pytest.mark.engine
 
 
-def test_md_test_frames_are_walked_at_the_test_temperature_and_labelled(mofal_codes, tiny_mace_model_file):
+def test_md_test_frames_are_walked_at_the_test_temperature_and_labelled(mofal_codes, trained_tiny_model):
     overrides = {'initial': {'test_frames': 3, 'test_temperature': 600.0, 'test_steps': 40}}  # a frame every 10
+    overrides['explore'] = {'overrides': {'ensemble': 'nvt'}}  # two waters in a box: no barostat
     inputs = campaign_inputs(None, {'water': water_box()}, overrides=overrides)
     builder = CampaignTestSetWorkChain.get_builder()
     builder.settings, builder.targets = inputs['settings'], inputs['targets']
     builder.cp2k_code, builder.md_code = inputs['cp2k_code'], inputs['md_code']
-    builder.model = MaceModelData(tiny_mace_model_file, trusted=True)
-    builder.isolated_atom_energies = orm.Dict({'H': -13.6, 'O': -432.0})  # given: no free-atom jobs
+    builder.model = trained_tiny_model.model
+    e0s = xtb_meta()['isolated_atom_energies']
+    builder.isolated_atom_energies = orm.Dict({'H': e0s['H'], 'O': e0s['O']})  # given: no free-atom jobs
     results, node = run_get_node(builder)
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
     (md,) = [child for child in node.called if child.process_label == 'MdBaseWorkChain']
@@ -37,7 +42,7 @@ def test_md_test_frames_are_walked_at_the_test_temperature_and_labelled(mofal_co
     frames = dataset.get_atoms()
     assert [a.info['frame'] for a in frames] == [2, 3, 4]  # the second half of the walk, never its start
     assert {a.info['campaign_set'] for a in frames} == {'test'} and {a.info['target'] for a in frames} == {'water'}
-    assert {'energy', 'forces', 'stress'} <= set(dataset.labels) and dataset.isolated_atom_energies['H'] == -13.6
+    assert {'energy', 'forces', 'stress'} <= set(dataset.labels) and dataset.isolated_atom_energies['H'] == e0s['H']
     energies = [a.info['REF_energy'] for a in frames]
     assert np.std(energies) > 0  # different configurations: a ΔE_std that is not 0 by construction
     start = water_box().positions

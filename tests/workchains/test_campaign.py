@@ -400,3 +400,19 @@ def test_the_md_test_set_is_sampled_after_the_first_model_and_labelled_once(mofa
     assert child.results() is None and child.outputs['dataset'].uuid == test.uuid
     child.ctx.test_md_water = finished(exit_status=310, message='blew up')
     assert child.label().status == 410
+
+
+def test_gated_walks_get_the_density_model_and_the_gate(mofal_codes, water_inputs, monkeypatch):
+    overrides = {'explore': {'walks': 2, 'steps': 20, 'gate_unknown_fraction': 0.02, 'gate_every': 2}}
+    process = campaign(mofal_codes, overrides)
+    process.ctx.model, process.ctx.cycle = water_inputs['model'], 1
+    process.ctx.density = fit_density_model(
+        water_inputs['model'], water_inputs['training'], orm.Dict({'max_components': 1})
+    )
+    submitted = capture_submissions(process, monkeypatch)
+    process.explore()
+    (builder,) = submitted
+    assert builder.md.gate.get_dict() == {'unknown_fraction': 0.02, 'every': 2}
+    assert builder.md.density_model.uuid == process.ctx.density.uuid
+    with pytest.raises(ValueError, match='engine ase only'):
+        campaign(mofal_codes, {'explore': {'engine': 'lammps-python', 'gate_unknown_fraction': 0.02}})

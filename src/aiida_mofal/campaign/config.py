@@ -102,6 +102,20 @@ class Explore(Step):
     pressure_range: tuple[float, float]
     temperature: float = Field(gt=0.0, le=10_000.0, description='K; MOFs melt or decompose far below 10,000 K')
     steps: int | None = Field(ge=1, le=10_000_000, description='overrides the protocol: 500 fs at 0.5 fs = 1000 steps')
+    gate_unknown_fraction: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description='uncertainty-gated walks (engine ase): the MD job scores its frames with the density model and '
+        'ends a walk at the first one with this fraction of unknown atoms; null: fixed-length walks (the paper)',
+    )
+    gate_every: int = Field(default=1, ge=1, description='score every n-th dumped frame of a gated walk')
+
+    @model_validator(mode='after')
+    def _gate_engine(self):
+        if self.gate_unknown_fraction is not None and self.engine != 'ase':
+            raise ValueError(f'gated walks (gate_unknown_fraction) run with engine ase only, not {self.engine}')
+        return self
 
     @field_validator('pressure_range')
     @classmethod
