@@ -131,3 +131,37 @@ def test_force_field_nodes_are_checked_and_reused(aiida_profile, tmp_path):
         control_file(tmp_path / 'bad.reax')
     with pytest.raises(ValueError, match='ffield'):
         force_field(tmp_path / 'bad.reax')
+
+
+def test_a_gate_is_refused_unless_it_can_run(aiida_profile):
+    from aiida_mofal.calculations.md import _check_gate
+
+    gate = orm.Dict({'unknown_fraction': 0.02, 'every': 2})
+    assert _check_gate({}, 'ase') is None  # no gate: fixed-length walks
+    assert 'both `gate` and `density_model`' in _check_gate({'gate': gate}, 'ase')
+    assert 'engine ase only' in _check_gate({'gate': gate, 'density_model': orm.Dict()}, 'lammps-python')
+    assert 'must be a mofal.density_model' in _check_gate({'gate': gate, 'density_model': orm.Dict()}, 'ase')
+    for bad, message in (({'unknown_fraction': 0.0}, 'in (0, 1]'), ({'unknown_fraction': 0.1, 'every': 0}, 'every'),
+                         ({'unknown_fraction': 0.1, 'steps': 3}, 'takes unknown_fraction and every only')):  # fmt: skip
+        assert message in _check_gate({'gate': orm.Dict(bad), 'density_model': orm.Dict()}, 'ase')
+
+
+def test_a_gated_job_gets_the_density_model_and_mace_file_beside_the_archive(mofal_codes, cu_model, cu_structure):
+    from aiida_mofal.data.density_model import DensityModelData
+    from aiida_mofal.uncertainty.gmm import DensityModel
+
+    rng = np.random.default_rng(0)
+    density = DensityModelData(DensityModel.fit(rng.normal(size=(60, 8)), ['Cu'] * 60, max_components=1),
+                               model=cu_model).store()  # fmt: skip
+    compiled = orm.SinglefileData(MODEL, filename='model.pt').store()
+    inputs = {'code': mofal_codes['python-mace'], 'model': cu_model, 'compiled_model': compiled,
+              'structure': cu_structure, 'settings': orm.Dict(load_md_settings('nvt')), 'engine': orm.Str('ase'),
+              'gate': orm.Dict({'unknown_fraction': 0.05, 'every': 2}), 'density_model': density,
+              'metadata': {'options': OPTIONS}}  # fmt: skip
+    files, config, calcinfo, folder = prepared(inputs)
+    assert {'model.model', 'density_model.npz', 'mofal_md/gate.py', 'mofal_md/features.py', 'mofal_md/gmm.py'} <= set(
+        files
+    )
+    assert config['gate'] == {'unknown_fraction': 0.05, 'every': 2, 'feature_model': 'model.model',
+                              'density_model': 'density_model.npz'}  # fmt: skip
+    assert config['model_format'] == 'torchscript'  # MD stays TorchScript; the features use MACE's own file

@@ -12,20 +12,21 @@ from aiida_mofal.uncertainty.gmm import DensityModel
 from .md_driver import MODEL, mace_job, run_job, walk_files
 
 
-def copper(a: float, seed: int) -> object:
+def copper(a: float, seed: int, rattle: float = 0.02) -> object:
     atoms = bulk('Cu', 'fcc', a=a, cubic=True) * (2, 2, 2)
-    atoms.rattle(0.02, seed=seed)
+    atoms.rattle(rattle, seed=seed)
     return atoms
 
 
 def test_a_gated_walk_stops_at_its_first_unknown_frame_and_a_known_one_runs_on(tmp_path):
     extractor = FeatureExtractor(str(MODEL), dtype='float64')
-    known = [copper(3.6, seed) for seed in range(6)]  # what the density model knows: the cell at 3.6 Å
+    # what the density model knows: the cell at 3.6 Å, displaced as much as a 50 K walk displaces it and more
+    known = [copper(3.6, seed, rattle) for seed in range(2) for rattle in (0.02, 0.04, 0.06)]
     features = np.concatenate(extractor.features_many(known))
     density = DensityModel.fit(features, ['Cu'] * len(features), max_components=1, calibration_fraction=0.0)
     density.save(tmp_path / 'density.npz')
     settings = {'ensemble': 'nvt', 'timestep': 2.0, 'temperature_damping': 20.0, 'dump_every': 5,
-                'thermo_every': 5, 'schedule': [{'steps': 30, 'temperature': 100.0}]}  # fmt: skip
+                'thermo_every': 5, 'schedule': [{'steps': 30, 'temperature': 50.0}]}  # fmt: skip
     gate = {'unknown_fraction': 0.5, 'every': 1, 'feature_model': str(MODEL),
             'density_model': str(tmp_path / 'density.npz')}  # fmt: skip
     squeezed, steady = copper(3.25, 7), copper(3.6, 8)  # a 10 % compressed cell: every atom is new to it
