@@ -47,7 +47,8 @@ def initial_dataset(structure: orm.StructureData, settings: orm.Dict) -> Dataset
 def md_test_frames(settings: orm.Dict, **trajectories: orm.Data) -> DatasetData:
     """Return the test configurations of a campaign: ``frames`` frames of each target's test walk, unlabelled.
 
-    ``settings``: ``frames`` (per target) and ``targets`` (trajectory keyword → target name). The frames are
+    ``settings``: ``frames`` (per target), ``targets`` (trajectory keyword → target name) and optionally ``usable``
+    (trajectory keyword → how many of its first frames may be used: a walk that failed). The frames are
     spread over the second half of each walk (:func:`~aiida_mofal.campaign.initial.pick_test_frames`); each
     records ``campaign_set='test'``, its target and its frame index, so that a labelled test frame can be traced to
     the MD step it came from.
@@ -55,10 +56,11 @@ def md_test_frames(settings: orm.Dict, **trajectories: orm.Data) -> DatasetData:
     from aiida_mofal.campaign.initial import pick_test_frames
 
     options = settings.get_dict()
+    usable = options.get('usable') or {}
     chosen = []
     for key, target in sorted(options['targets'].items()):
         trajectory = trajectories[key]
-        for index in pick_test_frames(trajectory.num_frames, int(options['frames'])):
+        for index in pick_test_frames(int(usable.get(key, trajectory.num_frames)), int(options['frames'])):
             atoms = trajectory.get_atoms(index, labels=False)
             atoms.info.update(
                 config_type='periodic', charge=0, multiplicity=1, campaign_set='test', target=target, frame=index,

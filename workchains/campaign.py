@@ -238,8 +238,9 @@ class ClusterCampaignWorkChain(MdTestSetSteps, WorkChain):
         settings = self.ctx.settings
         # the data set and model to start from are inputs of their own (take_initial_dataset), not build options;
         # an MD-sampled test set is made after the first model (sample_test_set), not with the initial set
-        skip = ('dataset', 'isolated_atom_energies', 'model', 'test_source', 'test_temperature', 'test_steps')
-        initial = {k: v for k, v in settings['initial'].items() if k not in skip}
+        skip = ('dataset', 'isolated_atom_energies', 'model')
+        initial = {k: v for k, v in settings['initial'].items() if k not in skip and not k.startswith('test_')}
+        initial['test_frames'] = settings['initial']['test_frames']
         if settings['initial']['test_source'] == 'md':
             initial['test_frames'] = 0
         initial['mantle_depth'] = settings['extract']['mantle_depth']

@@ -1,7 +1,7 @@
 """The test set of a cluster campaign, sampled by MD: the cluster paper's test sets are configurations of MD at 600 K.
 
-One MD walk per target with the first model at ``initial.test_temperature`` (0 GPa, the explore protocol), a few
-frames of each walk's second half, labelled once with the campaign's label protocol and its isolated-atom energies.
+One MD walk per target with the first model at ``initial.test_temperature`` (NVT by default, the explore protocol),
+a few frames of each walk's second half, labelled once with the campaign's label protocol and isolated-atom energies.
 The campaign evaluates every later model on the same labelled frames, so the learning curve compares like with
 like. ``initial.test_source: perturbed`` keeps the older test set (rattled, strained cells built with the initial
 set) instead.
@@ -61,13 +61,15 @@ class CampaignTestSetWorkChain(WorkChain):
         rng = np.random.default_rng([initial['seed'], 600_001])  # apart from every cycle's walks
         jobs = {}
         for name, structure in sorted(self.inputs.targets.items()):
-            stage = {'steps': int(steps), 'temperature': initial['test_temperature'], 'pressure': 0.0}
+            stage = {'steps': int(steps), 'temperature': initial['test_temperature']}
+            if initial['test_ensemble'] == 'npt':
+                stage['pressure'] = 0.0
             builder = MdBaseWorkChain.get_builder_from_protocol(
                 self.inputs.md_code,
                 structure,
                 self.inputs.model,
                 protocol=explore['protocol'],
-                overrides=explore['overrides'],
+                overrides={**explore['overrides'], 'ensemble': initial['test_ensemble']},
                 engine=explore['engine'],
                 options=settings['resources']['md']['options'] or None,
                 walks=[{'seed': int(rng.integers(2**31)), 'schedule': [stage]}],
@@ -79,23 +81,32 @@ class CampaignTestSetWorkChain(WorkChain):
         return ToContext(**jobs)
 
     def label(self):
-        """Choose the frames of every walk that finished and label them in one labelling work chain."""
+        """Choose the frames of every walk and label them in one labelling work chain.
+
+        A walk that did not finish (it blew up beyond the MD work chain's fixes) gives the frames it recorded before
+        the failure, less the last one (the closest to it), when at least two remain; it is reported.
+        """
         settings = self.inputs.settings.get_dict()
-        trajectories, targets, failed = {}, {}, []
+        trajectories, targets, usable, failed = {}, {}, {}, []
         for index, name in enumerate(sorted(self.inputs.targets)):
             node, record = self.ctx[f'test_md_{name}'], {'walk': 0}
-            outputs = walk_outputs(node, record)
-            if walk_finished_ok(node, record) and 'trajectory' in outputs:
-                trajectories[f'walk_{index}'] = outputs['trajectory']
-                targets[f'walk_{index}'] = name
+            outputs, key = walk_outputs(node, record), f'walk_{index}'
+            reason = node.exit_message or f'exit status {node.exit_status}'
+            if 'trajectory' in outputs and walk_finished_ok(node, record):
+                trajectories[key], targets[key] = outputs['trajectory'], name
+            elif 'trajectory' in outputs and outputs['trajectory'].num_frames >= 3:
+                trajectories[key], targets[key] = outputs['trajectory'], name
+                usable[key] = outputs['trajectory'].num_frames - 1
+                self.report(f'test-set walk of {name} did not finish ({reason}); its first {usable[key]} frames serve')
             else:
-                failed.append(f'{name}: {node.exit_message or f"exit status {node.exit_status}"}')
+                failed.append(f'{name}: {reason}')
         for line in failed:
             self.report(f'test-set walk of {line}')
         if not trajectories:
             return self.exit_codes.ERROR_TEST_WALKS.format(reason='; '.join(failed))
         frames = md_test_frames(
-            orm.Dict({'frames': settings['initial']['test_frames'], 'targets': targets}), **trajectories
+            orm.Dict({'frames': settings['initial']['test_frames'], 'targets': targets, 'usable': usable}),
+            **trajectories,
         )
         self.out('frames', frames)
         builder = LabelWorkChain.get_builder_from_protocol(

@@ -23,7 +23,6 @@ pytestmark = pytest.mark.engine
 
 def test_md_test_frames_are_walked_at_the_test_temperature_and_labelled(mofal_codes, trained_tiny_model):
     overrides = {'initial': {'test_frames': 3, 'test_temperature': 600.0, 'test_steps': 40}}  # a frame every 10
-    overrides['explore'] = {'overrides': {'ensemble': 'nvt'}}  # two waters in a box: no barostat
     inputs = campaign_inputs(None, {'water': water_box()}, overrides=overrides)
     builder = CampaignTestSetWorkChain.get_builder()
     builder.settings, builder.targets = inputs['settings'], inputs['targets']
@@ -36,6 +35,7 @@ def test_md_test_frames_are_walked_at_the_test_temperature_and_labelled(mofal_co
     (md,) = [child for child in node.called if child.process_label == 'MdBaseWorkChain']
     (stage,) = md.inputs.md.walks.walk_0.settings['schedule']
     assert stage['temperature'] == [600.0, 600.0] and stage['steps'] == 40
+    assert md.inputs.md.walks.walk_0.settings['ensemble'] == 'nvt'  # the default test walk keeps the cell
     trajectory = md.outputs.walks.walk_0.trajectory
     assert trajectory.num_frames == 5  # the start and 4 dumps
     dataset = results['dataset']

@@ -387,7 +387,8 @@ def test_the_md_test_set_is_sampled_after_the_first_model_and_labelled_once(mofa
     child.explore()
     (md,) = jobs
     (stage,) = md.md.walks['walk_0']['settings'].get_dict()['schedule']
-    assert stage['steps'] == 40 and stage['temperature'] == [550.0, 550.0] and stage['pressure'] == [0.0, 0.0]
+    assert stage['steps'] == 40 and stage['temperature'] == [550.0, 550.0]
+    assert md.md.walks['walk_0']['settings']['ensemble'] == 'nvt'  # the target's cell (initial.test_ensemble)
     assert md.metadata.call_link_label == 'test_explore_water'
     frames = [water_box(seed=i) for i in range(5)]
     child.ctx.test_md_water = finished({'walks__walk_0__trajectory': trajectory(frames, 0)})
@@ -400,6 +401,11 @@ def test_the_md_test_set_is_sampled_after_the_first_model_and_labelled_once(mofa
     assert child.results() is None and child.outputs['dataset'].uuid == test.uuid
     child.ctx.test_md_water = finished(exit_status=310, message='blew up')
     assert child.label().status == 410
+    # a walk that blew up after 4 good dumps: its frames before the failure, less the last one
+    outputs = {'walks__walk_0__trajectory': trajectory(frames, 0, status='blowup')}
+    child.ctx.test_md_water = finished(outputs, exit_status=310, message='blew up')
+    child.label()
+    assert [a.info['frame'] for a in jobs[-1].dataset.get_atoms()] == [1, 2, 3]
 
 
 def test_gated_walks_get_the_density_model_and_the_gate(mofal_codes, water_inputs, monkeypatch):

@@ -57,6 +57,9 @@ class Initial(_Strict):
         'labelled once; perturbed: rattled, strained cells like the training frames',
     )
     test_temperature: float = Field(default=600.0, gt=0.0, le=10_000.0, description='K, of the test-set MD walk')
+    test_ensemble: Literal['nvt', 'npt'] = Field(
+        default='nvt', description="the test walk's ensemble: nvt keeps the target's cell; npt at 0 GPa"
+    )
     test_steps: int | None = Field(
         default=None, ge=1, le=10_000_000, description='length of the test-set MD walk (null: the explore walk)'
     )
