@@ -18,7 +18,8 @@ from aiida_mofal.workchains.campaign_test_set import CampaignTestSetWorkChain
 from tests.conftest import xtb_meta
 from tests.workchains.test_campaign import water_box
 
-pytestmark = pytest.mark.engine
+# the shared trained model takes a minute on an idle machine; far longer on a loaded one
+pytestmark = [pytest.mark.engine, pytest.mark.timeout(3600)]
 
 
 def test_md_test_frames_are_walked_at_the_test_temperature_and_labelled(mofal_codes, trained_tiny_model):
