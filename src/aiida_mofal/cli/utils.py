@@ -83,6 +83,18 @@ def echo_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str), file=JSON_STREAM)
 
 
+def echo_setup(summary: dict, as_json: bool, success: str) -> None:
+    """Print what a setup command did: the summary as JSON, or its report lines and ``success``."""
+    from aiida.cmdline.utils import echo
+
+    if as_json:
+        echo_json(summary)
+        return
+    for line in summary['report']:
+        echo.echo_report(line)
+    echo.echo_success(success)
+
+
 def ensure_daemon() -> None:
     """Start the profile's daemon (one worker) with this environment's ``verdi`` unless it is running.
 
