@@ -27,21 +27,13 @@ from aiida_mofal.calculations.mace_evaluate import MaceEvaluateCalculation, eval
 from aiida_mofal.data import DatasetData
 
 from .campaign_inputs import campaign_inputs, validate_settings
-from .label import LabelWorkChain
-from .md import MdBaseWorkChain, walk_finished_ok, walk_outputs
-from .train import TrainWorkChain
+from .campaign_steps import CampaignSteps, failed_labels, wall_seconds, with_device
+from .md import walk_finished_ok, walk_outputs
 
 __all__ = ('ClusterCampaignWorkChain',)
 
 
-def _with_device(settings: Mapping, resource: Mapping) -> dict:
-    """Return ``settings`` with ``device: cuda`` when the step's resource asks for GPUs (else as given)."""
-    from aiida_mofal.remote.resources import device_for
-
-    return {**settings, 'device': device_for(resource['gpus'])} if resource.get('gpus') else dict(settings)
-
-
-class ClusterCampaignWorkChain(WorkChain):
+class ClusterCampaignWorkChain(CampaignSteps, WorkChain):
     """The cluster paper's active-learning cycle, from a campaign protocol and overrides.
 
     Initialise (label, train model₀, fit the density model, evaluate), then cycle: explore → scan → extract →
@@ -149,7 +141,7 @@ class ClusterCampaignWorkChain(WorkChain):
         builder.structures = structures
         if density is not None:
             builder.density_model = density
-        builder.settings = orm.Dict({**_with_device(resource['settings'], resource), **job_settings})
+        builder.settings = orm.Dict({**with_device(resource['settings'], resource), **job_settings})
         for key, value in resource['options'].items():
             builder.metadata.options[key] = value
         builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_{what}'
@@ -172,25 +164,16 @@ class ClusterCampaignWorkChain(WorkChain):
         clusters_labelled = None
         label = roles.get('label')
         if label is not None and self.ctx.cycle > 0:
-            failures += len(label.outputs.failed.get_dict()) if 'failed' in label.outputs else 0
+            failures += failed_labels(label)
             clusters_labelled = label.outputs.dataset.count if 'dataset' in label.outputs else None
-        nodes = [*roles.values(), *self.ctx.md_jobs]
-        wall = (max(n.mtime for n in nodes) - min(n.ctime for n in nodes)).total_seconds() if nodes else None
         processes = {
             'walks': walks,
-            'processes': {role: node.uuid for role, node in sorted(roles.items())},
             'evaluation': self.ctx.evaluation.uuid,
             'clusters_labelled': clusters_labelled,
             'failures': failures,
-            'wall_seconds': wall,
+            'wall_seconds': wall_seconds([*roles.values(), *self.ctx.md_jobs]),
         }
-        inputs = {
-            'cycle': orm.Int(self.ctx.cycle),
-            'training': self.ctx.training,
-            'metrics': self.ctx.metrics,
-            'evaluated_on': orm.Str('test' if self.ctx.test is not None else 'training'),
-            'processes': orm.Dict(processes),
-        }
+        inputs = self._record_inputs(self.ctx.metrics, processes)
         if self.ctx.last_scan is not None:
             inputs['scan'] = self.ctx.last_scan
         inputs.update({f'test_{name}': metrics for name, metrics in (self.ctx.get('test_set_metrics') or {}).items()})
@@ -210,13 +193,7 @@ class ClusterCampaignWorkChain(WorkChain):
     # ---------------------------------------------------------------------------------------------- steps
     def setup(self):
         """Read the settings and the length of an MD walk once; start at cycle 0 with no model."""
-        from aiida_mofal.md.protocol import load_md_settings, total_steps
-
-        self.ctx.settings = self.inputs.settings.get_dict()
-        explore = self.ctx.settings['explore']
-        self.ctx.walk_steps = explore['steps'] or total_steps(
-            load_md_settings(explore['protocol'], explore['overrides'])
-        )
+        self.ctx.walk_steps = self._read_settings()
         self.ctx.cycle = 0
         self.ctx.model = None
         self.ctx.test = None
@@ -264,57 +241,17 @@ class ClusterCampaignWorkChain(WorkChain):
         """Start from the given model: cycle 0 fits its density model and evaluates it; cycle 1 fine-tunes it."""
         self.ctx.model = self.inputs.initial_model
 
-    def _label_builder(self, structures: DatasetData, link_label: str, **kwargs):
-        settings = self.ctx.settings
-        builder = LabelWorkChain.get_builder_from_protocol(
-            self.inputs.cp2k_code,
-            structures,
-            protocol=settings['label']['protocol'],
-            overrides=settings['label']['overrides'],
-            options=settings['resources']['cp2k']['options'] or None,
-            **kwargs,
-        )
-        builder.metadata.call_link_label = link_label
-        return builder
-
     def inspect_initial_labels(self):
         """Split the labelled initial set into training and test sets; keep the E0s for every later label."""
         node = self.ctx.initial_label
-        if 'dataset' not in node.outputs:
-            return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason=node.exit_message or 'no data set')
-        if node.exit_status == LabelWorkChain.exit_codes.ERROR_ISOLATED_ATOMS_FAILED.status:
-            return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason=node.exit_message)
+        failed = self._initial_labels_failed(node)
+        if failed:
+            return failed
         parts = split_by_set(node.outputs.dataset)
         self.ctx.training = parts['train']
         self.ctx.test = parts.get('test')
         self.ctx.e0s = node.outputs.isolated_atom_energies
         self.ctx.cycle_roles['label'] = node
-        return None
-
-    def train(self):
-        """Train (cycle 0) or retrain: fine-tune from the previous model unless the campaign says otherwise."""
-        settings = self.ctx.settings
-        parent = self.ctx.model if (self.ctx.model is not None and settings['train']['fine_tune']) else None
-        builder = TrainWorkChain.get_builder_from_protocol(
-            self.inputs.train_code,
-            self.ctx.training,
-            test=self.ctx.test,
-            protocol=settings['train']['protocol'],
-            overrides=_with_device(settings['train']['overrides'], settings['resources']['train']),
-            parent_model=parent,
-            seed=settings['initial']['seed'] + self.ctx.cycle,
-            options=settings['resources']['train']['options'] or None,
-        )
-        builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_train'
-        return ToContext(training_run=self.submit(builder))
-
-    def inspect_training(self):
-        """Keep the new model."""
-        node = self.ctx.training_run
-        if not node.is_finished_ok or 'model' not in node.outputs:
-            return self.exit_codes.ERROR_TRAINING.format(cycle=self.ctx.cycle, reason=node.exit_message or 'no model')
-        self.ctx.model = node.outputs.model
-        self.ctx.cycle_roles['train'] = node
         return None
 
     def fit_and_evaluate(self):
@@ -410,19 +347,10 @@ class ClusterCampaignWorkChain(WorkChain):
                 seed = int(rng.integers(2**31))
                 walks.append({'seed': seed, 'schedule': [stage]})
                 records.append({'target': name, 'walk': walk, 'pressure': stage['pressure'], 'seed': seed})
-            builder = MdBaseWorkChain.get_builder_from_protocol(
-                self.inputs.md_code,
-                structure,
-                self.ctx.model,
-                protocol=explore['protocol'],
-                overrides=explore['overrides'],
-                engine=explore['engine'],
-                options=settings['resources']['md']['options'] or None,
-                walks=walks,
-            )
+            link_label = f'cycle_{self.ctx.cycle}_explore_{name}'
+            builder = self._explore_builder(structure, explore['overrides'], link_label, walks=walks)
             if settings['resources']['md'].get('gpus'):
                 builder.md.device = orm.Str('cuda')
-            builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_explore_{name}'
             self.to_context(md_jobs=append_(self.submit(builder)))
             self.ctx.walk_records += records
             self.ctx.walk_jobs += [job] * len(records)  # which job of md_jobs ran each walk
