@@ -125,11 +125,7 @@ class ClusterCampaignWorkChain(CampaignSteps, WorkChain):
         :param options: per step, CalcJob options over ``resources.<step>.options`` (queue, account, ...).
         :raises ValueError: naming the key, the target or the code and the fix.
         """
-        builder = cls.get_builder()
-        for key, value in campaign_inputs(codes, targets, protocol, overrides, options).items():
-            builder[key] = value
-        builder.metadata.label = builder.settings['name']
-        return builder
+        return cls._builder_of(campaign_inputs(codes, targets, protocol, overrides, options))
 
     # ---------------------------------------------------------------------------------------------- helpers
     def _mace_job(self, what: str, structures: DatasetData, job_settings: dict, density=None):
@@ -441,9 +437,5 @@ class ClusterCampaignWorkChain(CampaignSteps, WorkChain):
 
     def finalise(self):
         """Attach the final model, density model and data sets."""
-        self.out('model', self.ctx.model)
-        self.out('density_model', self.ctx.density)
-        self.out('dataset', self.ctx.training)
-        if self.ctx.test is not None:
-            self.out('test_set', self.ctx.test)
+        self._attach_results(density_model=self.ctx.density)
         self.report(f'campaign done after cycle {self.ctx.cycle}: {self.ctx.stop_reason}')

@@ -48,6 +48,15 @@ class CampaignSteps:
     #: the context key of the processes that did the round's work (role → node), kept for the round's record
     _roles = 'cycle_roles'
 
+    @classmethod
+    def _builder_of(cls, inputs: Mapping):
+        """Return a builder of this work chain filled with checked ``inputs``, labelled with the campaign's name."""
+        builder = cls.get_builder()
+        for key, value in inputs.items():
+            builder[key] = value
+        builder.metadata.label = builder.settings['name']
+        return builder
+
     def _read_settings(self) -> int:
         """Read the settings once into ``ctx.settings``; return the steps of one MD run (or the protocol's length)."""
         from aiida_mofal.md.protocol import load_md_settings, total_steps
@@ -138,3 +147,10 @@ class CampaignSteps:
                 {**processes, 'processes': {role: node.uuid for role, node in sorted(roles.items())}}
             ),
         }
+
+    def _attach_results(self, **outputs) -> None:
+        """Attach the last model, the final training set, ``outputs`` and the test set (when there is one)."""
+        for label, node in {'model': self.ctx.model, 'dataset': self.ctx.training, **outputs}.items():
+            self.out(label, node)
+        if self.ctx.test is not None:
+            self.out('test_set', self.ctx.test)

@@ -128,11 +128,7 @@ class TemperatureCampaignWorkChain(CampaignSteps, WorkChain):
         :param options: per step, CalcJob options over ``resources.<step>.options``.
         :raises ValueError: naming the key, the structure or the code and the fix.
         """
-        builder = cls.get_builder()
-        for key, value in temperature_inputs(codes, structure, protocol, overrides, options).items():
-            builder[key] = value
-        builder.metadata.label = builder.settings['name']
-        return builder
+        return cls._builder_of(temperature_inputs(codes, structure, protocol, overrides, options))
 
     # ---------------------------------------------------------------------------------------------- helpers
     def _md_builder(self, schedule: list[dict], link_label: str, walks: list[dict] | None = None, seed: int = 0):
@@ -334,10 +330,6 @@ class TemperatureCampaignWorkChain(CampaignSteps, WorkChain):
 
     def finalise(self):
         """Attach the final model and data sets; end with the reason the campaign stopped."""
-        self.out('model', self.ctx.model)
-        self.out('dataset', self.ctx.training)
-        self.out('occupancy', self.ctx.occupancy)
-        if self.ctx.test is not None:
-            self.out('test_set', self.ctx.test)
+        self._attach_results(occupancy=self.ctx.occupancy)
         self.report(f'campaign done: {self.ctx.stop}')
         return ExitCode(0, self.ctx.stop)
