@@ -13,7 +13,6 @@ from ase import Atoms
 
 from aiida_mofal.calculations.campaign import (
     clusters_from_scan,
-    fit_density_from_features,
     initial_dataset,
     isolated_energies_of,
     record_cycle,
@@ -22,18 +21,17 @@ from aiida_mofal.calculations.campaign import (
     split_by_set,
 )
 from aiida_mofal.calculations.datasets import merge_datasets
-from aiida_mofal.calculations.density import fit_density_model
-from aiida_mofal.calculations.mace_evaluate import MaceEvaluateCalculation, evaluate_model
 from aiida_mofal.data import DatasetData
 
+from .campaign_inference import InferenceSteps
 from .campaign_inputs import campaign_inputs, validate_settings
-from .campaign_steps import CampaignSteps, failed_labels, wall_seconds, with_device
+from .campaign_steps import CampaignSteps, failed_labels, wall_seconds
 from .md import walk_finished_ok, walk_outputs
 
 __all__ = ('ClusterCampaignWorkChain',)
 
 
-class ClusterCampaignWorkChain(CampaignSteps, WorkChain):
+class ClusterCampaignWorkChain(CampaignSteps, InferenceSteps, WorkChain):
     """The cluster paper's active-learning cycle, from a campaign protocol and overrides.
 
     Initialise (label, train model₀, fit the density model, evaluate), then cycle: explore → scan → extract →
@@ -128,27 +126,6 @@ class ClusterCampaignWorkChain(CampaignSteps, WorkChain):
         return cls._builder_of(campaign_inputs(codes, targets, protocol, overrides, options))
 
     # ---------------------------------------------------------------------------------------------- helpers
-    def _mace_job(self, what: str, structures: DatasetData, job_settings: dict, density=None):
-        """Submit a ``mofal.mace.evaluate`` job of the current model on the scan code."""
-        resource = self.ctx.settings['resources']['scan']
-        builder = MaceEvaluateCalculation.get_builder()
-        builder.code = self.inputs.scan_code
-        builder.model = self.ctx.model
-        builder.structures = structures
-        if density is not None:
-            builder.density_model = density
-        builder.settings = orm.Dict({**with_device(resource['settings'], resource), **job_settings})
-        for key, value in resource['options'].items():
-            builder.metadata.options[key] = value
-        builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_{what}'
-        return self.submit(builder)
-
-    def _inference_failed(self, node, what: str):
-        if node.is_finished_ok:
-            return None
-        reason = node.exit_message or f'exit status {node.exit_status}'
-        return self.exit_codes.ERROR_INFERENCE.format(what=what, cycle=self.ctx.cycle, reason=reason)
-
     def _record_cycle(self) -> None:
         """Store the cycle's record: errors, sizes, the scan, and which processes did the cycle's work."""
         roles = self.ctx.cycle_roles
@@ -254,47 +231,16 @@ class ClusterCampaignWorkChain(CampaignSteps, WorkChain):
         """Fit the new model's density model on its training set and evaluate it (here, or as jobs)."""
         self.ctx.evaluation_set = self.ctx.test if self.ctx.test is not None else self.ctx.training
         if 'scan_code' in self.inputs:
-            features = self._mace_job('features', self.ctx.training, {'mode': 'scan', 'write_features': True})
-            evaluation = self._mace_job('evaluate', self.ctx.evaluation_set, {'mode': 'evaluate'})
-            extra = {
-                f'test_job_{name}': self._mace_job(f'test_{name}', dataset, {'mode': 'evaluate'})
-                for name, dataset in sorted(self.inputs.get('test_sets', {}).items())
-            }
-            return ToContext(features_job=features, evaluation_job=evaluation, **extra)
-        density_settings = orm.Dict(self.ctx.settings['density']['settings'])
-        self.ctx.density, fit = fit_density_model.run_get_node(self.ctx.model, self.ctx.training, density_settings)
-        results, self.ctx.evaluation = evaluate_model.run_get_node(self.ctx.model, self.ctx.evaluation_set)
-        self.ctx.metrics = results['metrics']
-        self.ctx.cycle_roles.update(density_fit=fit, evaluation=self.ctx.evaluation)
-        self.ctx.test_set_metrics = {}
-        for name, dataset in sorted(self.inputs.get('test_sets', {}).items()):
-            results, node = evaluate_model.run_get_node(self.ctx.model, dataset)
-            self.ctx.test_set_metrics[name] = results['metrics']
-            self.ctx.cycle_roles[f'test_{name}'] = node
+            return self._submit_fit_and_evaluate()
+        self._fit_and_evaluate_here()
         return None
 
     def record(self):
         """Collect the inference jobs (if any) and record the cycle."""
         if 'scan_code' in self.inputs:
-            for what, job in (('features', self.ctx.features_job), ('evaluate', self.ctx.evaluation_job)):
-                failed = self._inference_failed(job, what)
-                if failed:
-                    return failed
-            density_settings = orm.Dict(self.ctx.settings['density']['settings'])
-            self.ctx.density, fit = fit_density_from_features.run_get_node(
-                self.ctx.model, self.ctx.features_job.outputs.scan, density_settings
-            )
-            self.ctx.evaluation = self.ctx.evaluation_job
-            self.ctx.metrics = self.ctx.evaluation_job.outputs.metrics
-            self.ctx.cycle_roles.update(features=self.ctx.features_job, density_fit=fit, evaluation=self.ctx.evaluation)
-            self.ctx.test_set_metrics = {}
-            for name in sorted(self.inputs.get('test_sets', {})):
-                job = self.ctx[f'test_job_{name}']
-                failed = self._inference_failed(job, f'test set {name}')
-                if failed:
-                    return failed
-                self.ctx.test_set_metrics[name] = job.outputs.metrics
-                self.ctx.cycle_roles[f'test_{name}'] = job
+            failed = self._collect_inference()
+            if failed:
+                return failed
         self._record_cycle()
         return None
 
