@@ -16,9 +16,13 @@ import click
 __all__ = (
     'DAEMON_OPTION',
     'JSON_OPTION',
+    'PYTHON_CODE_OPTION',
     'TRUST_MODEL_OPTION',
     'VERBOSE_OPTION',
+    'WALLTIME_OPTION',
     'echo_json',
+    'echo_setup',
+    'ensure_broker',
     'ensure_daemon',
     'launch',
     'load_code',
@@ -67,6 +71,13 @@ JSON_OPTION = click.option(
     callback=_json_mode,
     help='Print machine-readable JSON for scripts (only the JSON goes to standard output).',
 )
+
+#: the Python+MACE code that runs a command's MACE jobs (MD, melt-quench, equations of state)
+PYTHON_CODE_OPTION = click.option(
+    '--code', 'code_label', default='python-mace@localhost', show_default=True, help='Code to run with.'
+)
+#: the walltime of each job that a command submits
+WALLTIME_OPTION = click.option('--walltime', type=click.IntRange(min=60), help='Walltime of each job in seconds.')
 
 DAEMON_OPTION = click.option(
     '--daemon', is_flag=True, help='Submit to the daemon (started if it is not running) and return at once.'
