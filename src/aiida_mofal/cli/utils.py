@@ -22,7 +22,6 @@ __all__ = (
     'WALLTIME_OPTION',
     'echo_json',
     'echo_setup',
-    'ensure_broker',
     'ensure_daemon',
     'launch',
     'load_code',
@@ -132,21 +131,6 @@ def ensure_daemon() -> None:
     echo.echo_report('started the daemon (1 worker); stop it with `verdi daemon stop`', err=True)
 
 
-def ensure_broker() -> None:
-    """Start the daemon when the profile's built-in ZeroMQ broker is not running: a foreground run needs it too.
-
-    The ZeroMQ broker of ``core.zeromq`` profiles runs only as the daemon's service; without it AiiDA's runner waits
-    10 s and fails (``Broker did not become ready``), which broke ``mofal run`` on a fresh profile. RabbitMQ profiles
-    are left alone (their broker is a service of its own).
-    """
-    from aiida.brokers.zeromq import ZeromqBroker
-    from aiida.manage import get_manager
-
-    broker = get_manager().get_broker()
-    if isinstance(broker, ZeromqBroker) and not broker.check_service_reachable():
-        ensure_daemon()
-
-
 def _wait_for_broker(seconds: float = 120.0) -> None:
     """Wait until the broker that the daemon started accepts a submission.
 
@@ -231,8 +215,6 @@ def launch(builder, daemon: bool, as_json: bool, progress: bool = False, cycles:
 
     if not daemon:  # Ctrl-C kills the process cleanly, ends the local engines and says how to go on
         from .foreground import run_foreground
-
-        ensure_broker()
 
         if not progress:
             return run_foreground(builder)
