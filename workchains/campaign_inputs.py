@@ -134,12 +134,12 @@ def checked_codes(
 def checked_protocols(settings: Mapping) -> tuple[dict, dict]:
     """Check the label, MACE and MD protocols and overrides that ``settings`` name; return (label, MD) settings."""
     from aiida_mofal.md.protocol import load_md_settings
-    from aiida_mofal.mlp.training import validate_hyperparameters
+    from aiida_mofal.mlp.training import validate_train_protocol
     from aiida_mofal.protocols import load_protocol
 
     label = _checked('label', label_settings, settings['label']['protocol'], settings['label']['overrides'])
     train = _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
-    _checked('train', validate_hyperparameters, train['hyperparameters'])
+    _checked('train', validate_train_protocol, train)
     explore = settings['explore']
     return label, _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
 
