@@ -27,7 +27,8 @@ class EvaluationAndFinalSteps:
             resource = self.ctx.settings['resources']['evaluate']
             builder = MaceEvaluateCalculation.get_builder()
             builder.code, builder.model, builder.structures = self.inputs.evaluate_code, self.ctx.model, evaluation_set
-            builder.settings = orm.Dict({**resource['settings'], 'mode': 'evaluate'})
+            device = {'device': 'cuda'} if resource.get('gpus') else {}  # as the cluster campaign's inference jobs
+            builder.settings = orm.Dict({**resource['settings'], **device, 'mode': 'evaluate'})
             for key, value in resource['options'].items():
                 builder.metadata.options[key] = value
             builder.metadata.call_link_label = f'step_{self.ctx.step}_evaluate'

@@ -99,7 +99,8 @@ def test_step_0_selects_perturbations_and_labels_them(mofal_codes, monkeypatch):
 
 
 def test_test_ramp_and_test_set(mofal_codes, water, monkeypatch):
-    process = temperature_campaign({'test': {'frames': 2, 'steps': 30, 'temperature_range': [10.0, 1000.0]}})
+    test = {'frames': 2, 'steps': 30, 'temperature_range': [10.0, 1000.0]}
+    process = temperature_campaign({'test': test, 'final': {'random': 0}})  # 30 steps: too few for 100 random
     process.ctx.model, process.ctx.e0s = water['model'], orm.Dict({'H': -13.6, 'O': -432.0})
     submitted = capture_submissions(process, monkeypatch)
     assert process.wants_test_set()
