@@ -2,8 +2,11 @@
 
 Real CP2K (GFN1-xTB, periodic, with stress), real MACE training (tiny), real ASE NPT MD on the 102-atom Zn(Im)2
 framework; cut to the bone: 2 perturbations at step 0, no test set (errors on the training set), one temperature
-step (100 K) of one 20-step run, trainings of 2 epochs. The steps are tested one by one against fake children in
-``tests/workchains/test_temperature.py``.
+step (100 K) of one 20-step run, trainings of 2 epochs, xTB with EPS_SCF 1e-6 (the xtb protocol's 1e-8 is never
+reached by DIIS on MD frames: 100 steps and a restart), no final random step. 1023 s on the shared 2-core machine
+at load ~22 (2026-12-02); about 3-4 min expected on an idle one (the stages: 3 cell labels, 2 trainings, 1 MD job,
+2 evaluations). The steps are tested one by one against fake children in ``tests/workchains/test_temperature.py``
+and ``tests/workchains/test_temperature_final.py``.
 """
 
 import json
