@@ -14,6 +14,8 @@ from aiida.engine import ToContext
 from aiida_mofal.calculations.mace_evaluate import MaceEvaluateCalculation, evaluate_model
 from aiida_mofal.calculations.temperature import random_frames, record_temperature_step
 
+from .campaign_steps import wall_seconds, with_device
+
 __all__ = ('EvaluationAndFinalSteps',)
 
 
@@ -27,8 +29,7 @@ class EvaluationAndFinalSteps:
             resource = self.ctx.settings['resources']['evaluate']
             builder = MaceEvaluateCalculation.get_builder()
             builder.code, builder.model, builder.structures = self.inputs.evaluate_code, self.ctx.model, evaluation_set
-            device = {'device': 'cuda'} if resource.get('gpus') else {}  # as the cluster campaign's inference jobs
-            builder.settings = orm.Dict({**resource['settings'], **device, 'mode': 'evaluate'})
+            builder.settings = orm.Dict({**with_device(resource['settings'], resource), 'mode': 'evaluate'})
             for key, value in resource['options'].items():
                 builder.metadata.options[key] = value
             builder.metadata.call_link_label = f'step_{self.ctx.step}_evaluate'
@@ -52,24 +53,14 @@ class EvaluationAndFinalSteps:
         """Store the step's record from ``ctx.metrics`` and ``ctx.evaluation``, and report it."""
         evaluation = self.ctx.evaluation
         self.ctx.roles['evaluation'] = evaluation
-        nodes = [node for node in self.ctx.roles.values() if node is not None]
-        wall = (max(n.mtime for n in nodes) - min(n.ctime for n in nodes)).total_seconds()
         processes = {
             **self.ctx.step_info,
-            'processes': {role: node.uuid for role, node in sorted(self.ctx.roles.items())},
             'evaluation': evaluation.uuid,
-            'wall_seconds': wall,
+            'wall_seconds': wall_seconds(self.ctx.roles.values()),
         }
         if self.ctx.final:
             processes['final'] = True
-        inputs = {
-            'step': orm.Int(self.ctx.step),
-            'training': self.ctx.training,
-            'metrics': self.ctx.metrics,
-            'evaluated_on': orm.Str('test' if self.ctx.test is not None else 'training'),
-            'processes': orm.Dict(processes),
-            'selection': self.ctx.selection,
-        }
+        inputs = {**self._record_inputs(self.ctx.metrics, processes), 'selection': self.ctx.selection}
         if self.ctx.step > 0 and not self.ctx.final:
             inputs['temperature'] = orm.Float(self.ctx.temperatures[self.ctx.step - 1])
         record = record_temperature_step(**inputs)
