@@ -57,7 +57,7 @@ def main():
     summary = setup(name='eos-fluct-bench')
     code = orm.load_code(summary['codes']['python-mace'])
     model = MaceModelData(MODEL, trusted=True).store()  # the committed test model
-    atoms = bulk('Cu', 'fcc', a=3.6, cubic=True) * (args.repeat,) * 3
+    atoms = bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(args.repeat)
     atoms.rattle(0.02, seed=3)
     settings = {
         'ev': {'fmax': 1e-3, 'optimizer': 'BFGS'},
