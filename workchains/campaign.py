@@ -26,7 +26,7 @@ from aiida_mofal.calculations.density import fit_density_model
 from aiida_mofal.calculations.mace_evaluate import MaceEvaluateCalculation, evaluate_model
 from aiida_mofal.data import DatasetData
 
-from .campaign_inputs import campaign_inputs, validate_settings
+from .campaign_inputs import campaign_inputs, label_overrides, validate_settings
 from .label import LabelWorkChain
 from .md import MdBaseWorkChain, walk_finished_ok, walk_outputs
 from .train import TrainWorkChain
@@ -270,7 +270,7 @@ class ClusterCampaignWorkChain(WorkChain):
             self.inputs.cp2k_code,
             structures,
             protocol=settings['label']['protocol'],
-            overrides=settings['label']['overrides'],
+            overrides=label_overrides(settings),
             options=settings['resources']['cp2k']['options'] or None,
             **kwargs,
         )
