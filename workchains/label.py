@@ -281,7 +281,8 @@ class LabelWorkChain(WorkChain):
             self.to_context(**{f'cp2k_{name}': self.submit(builder)})
             self.ctx.batch.append({'key': name, 'members': group})
         labels = sum(len(entry.get('members', [entry])) for entry in self.ctx.batch)
-        self.report(f'submitted {len(jobs)} CP2K job(s) for {labels} single point(s); {len(self.ctx.queue)} waiting')
+        waiting = len(self.ctx.queue)  # `mofal run`'s progress bar reads this line (cli/progress.py)
+        self.report(f'submitted {labels} CP2K single point(s); {waiting} waiting ({len(jobs)} scheduler job(s))')
 
     def inspect_batch(self):
         """Keep converged labels; record every failure with its reason (and the frame or element it is of)."""
