@@ -1,10 +1,11 @@
 """A cluster campaign whose labels, trainings and MD all run as SLURM jobs over SSH (``slurm-localhost``).
 
 Only ``resources.*.code`` differs from a localhost campaign (plus ``resources.cp2k.pack``: the labels go three
-to a SLURM job). The daemon is stopped while a SLURM job of the campaign is queued or running and started again;
-the campaign must finish, and SLURM's own log must list exactly the jobs the graph has: none submitted twice.
+to a SLURM job). The daemon is stopped while a SLURM job of cycle 1 is queued or running, SLURM runs it to its
+end with no daemon, and the daemon is started again; the campaign must finish, and SLURM's own log must list
+exactly the jobs the graph has: none submitted twice.
 
-Sizes cut to the bone: two initial clusters (no periodic cell), one cycle, one 20-step walk, one new cluster,
+Sizes cut to the bone: two initial clusters (no periodic cell), one cycle, one 10-step walk, one new cluster,
 three epochs per training. ``MOFAL_SLURM_CAPTURE=DIR`` writes the ``sinfo``/``squeue`` output seen during the run
 and the final ``mofal status`` table there (for the notes and docs/guide/remote.md).
 """
@@ -52,7 +53,7 @@ def campaign_file(folder: Path) -> Path:
     config['targets'][0]['structure'] = str(ROOT / 'tests' / 'data_files' / 'structures' / 'ZnIm2-sod_Lewis2009.cif')
     config['initial'].update(periodic_frames=0, clusters=2, test_frames=0)
     config['train']['overrides'] = {'hyperparameters': {'max_num_epochs': 3, 'patience': 3, 'start_swa': 2}}
-    config['explore'].update(walks=1, steps=20)
+    config['explore'].update(walks=1, steps=10)
     config['extract'].update(max_clusters=1)
     config['stop'] = {'max_cycles': 1, 'unknown_fraction': None}
     config['resources'] = {
@@ -81,11 +82,16 @@ def slurm_campaign(slurm_codes, tmp_path_factory):
         while time.time() < deadline:
             status = json.loads(run([BIN / 'mofal', 'status', pk, '--json'], aiida_path).stdout)
             queue = slurm('squeue', '-o', '%.6i %.9P %.12j %.6u %.2t %.8M %.4D %R')
-            if 'restart' not in seen and 'aiida-' in queue:  # a job of the campaign is queued or running
+            if 'restart' not in seen and status['cycles'] and 'aiida-' in queue:  # a cycle-1 job is with SLURM
                 seen['sinfo'] = slurm('sinfo')
                 run([BIN / 'verdi', 'daemon', 'stop'], aiida_path, check=False)
-                time.sleep(3)
-                seen['squeue'] = queue + '\n' + slurm('squeue', '-o', '%.6i %.12j %.2t %.8M %R')  # still there
+                seen['squeue'] = slurm('squeue', '-o', '%.6i %.9P %.12j %.6u %.2t %.8M %.4D %R')
+                jobs = set(re.findall(r'aiida-\d+', seen['squeue']))
+                for _ in range(120):  # with the daemon down, let SLURM run the job to its end
+                    if not jobs & set(re.findall(r'aiida-\d+', slurm('squeue'))):
+                        break
+                    time.sleep(1)
+                seen['squeue_after'] = slurm('squeue')
                 run([BIN / 'verdi', 'daemon', 'start', '1'], aiida_path)
                 seen['restart'] = time.time()
             if status['state'] in ('finished', 'excepted', 'killed'):
@@ -98,7 +104,7 @@ def slurm_campaign(slurm_codes, tmp_path_factory):
     if capture:
         folder = Path(capture)
         folder.mkdir(parents=True, exist_ok=True)
-        for name in ('sinfo', 'squeue'):
+        for name in ('sinfo', 'squeue', 'squeue_after'):
             (folder / f'{name}.txt').write_text(seen.get(name, ''))
         (folder / 'status.txt').write_text(table)
     return {'pk': pk, 'aiida_path': aiida_path, 'status': status, 'seen': seen, 'slurm_log_offset': offset}
@@ -120,7 +126,8 @@ def test_campaign_runs_on_slurm_and_survives_a_daemon_restart_with_no_duplicated
     status, seen = slurm_campaign['status'], slurm_campaign['seen']
     assert status['state'] == 'finished' and status['exit_status'] == 0, status
     assert 'restart' in seen, 'no SLURM job of the campaign was ever seen in squeue'
-    assert 'aiida-' in seen['squeue']  # the job stayed with SLURM while the daemon was down
+    assert 'aiida-' in seen['squeue']  # the job was with SLURM when the daemon went down
+    assert 'aiida-' not in seen['squeue_after']  # and SLURM ran it to its end with no daemon: retrieved after
     rows = status['cycles']
     assert [row['cycle'] for row in rows] == [0, 1]
     assert rows[0]['training_configurations'] == 2 and rows[1]['clusters_labelled'] == 1
