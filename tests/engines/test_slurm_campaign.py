@@ -152,3 +152,5 @@ def test_campaign_runs_on_slurm_and_survives_a_daemon_restart_with_no_duplicated
     label = traced['label']
     assert label['cp2k_job']['process'] == 'Cp2kPackedCalculation' and label['computer'] == 'slurm-localhost'
     assert label['scheduler_job_id'] in accepted and label['labelling']['called_as'] == 'cycle_1_label'
+    text = run([BIN / 'mofal', 'provenance', frame], slurm_campaign['aiida_path']).stdout
+    assert f'scheduler job {label["scheduler_job_id"]}' in text and 'packed: 1 structure(s) in that one job' in text
