@@ -21,15 +21,13 @@ from aiida_mofal.calculations.temperature import (
 )
 from aiida_mofal.data import DatasetData
 
-from .label import LabelWorkChain
-from .md import MdBaseWorkChain
+from .campaign_steps import CampaignSteps, failed_labels, wall_seconds
 from .temperature_inputs import temperature_inputs, validate_temperature_settings
-from .train import TrainWorkChain
 
 __all__ = ('TemperatureCampaignWorkChain',)
 
 
-class TemperatureCampaignWorkChain(WorkChain):
+class TemperatureCampaignWorkChain(CampaignSteps, WorkChain):
     """Grow a training set by MD at rising temperatures, keeping at most one CBAD-new configuration per run.
 
     Step 0: CBAD-select random perturbations of the experimental structure, label them (energy, forces, stress),
@@ -40,6 +38,8 @@ class TemperatureCampaignWorkChain(WorkChain):
     scratch); evaluate on the test set. It stops after T_max, or at the first step that accepts nothing; either
     way it ends with exit status 0 and a message saying which.
     """
+
+    _round, _roles = 'step', 'roles'  # of CampaignSteps: ctx.step counts the rounds, ctx.roles keeps their processes
 
     @classmethod
     def define(cls, spec):
@@ -128,62 +128,23 @@ class TemperatureCampaignWorkChain(WorkChain):
         :param options: per step, CalcJob options over ``resources.<step>.options``.
         :raises ValueError: naming the key, the structure or the code and the fix.
         """
-        builder = cls.get_builder()
-        for key, value in temperature_inputs(codes, structure, protocol, overrides, options).items():
-            builder[key] = value
-        builder.metadata.label = builder.settings['name']
-        return builder
+        return cls._builder_of(temperature_inputs(codes, structure, protocol, overrides, options))
 
     # ---------------------------------------------------------------------------------------------- helpers
-    def _options(self, step: str) -> dict | None:
-        return self.ctx.settings['resources'][step]['options'] or None
-
-    def _label_builder(self, structures: DatasetData, link_label: str, **kwargs):
-        settings = self.ctx.settings
-        builder = LabelWorkChain.get_builder_from_protocol(
-            self.inputs.cp2k_code,
-            structures,
-            protocol=settings['label']['protocol'],
-            overrides=settings['label']['overrides'],
-            options=self._options('cp2k'),
-            **kwargs,
-        )
-        builder.metadata.call_link_label = link_label
-        return builder
-
     def _md_builder(self, schedule: list[dict], link_label: str, walks: list[dict] | None = None, seed: int = 0):
-        explore = self.ctx.settings['explore']
-        overrides = {**explore['overrides'], 'schedule': schedule, 'seed': seed}
-        builder = MdBaseWorkChain.get_builder_from_protocol(
-            self.inputs.md_code,
-            self.inputs.structure,
-            self.ctx.model,
-            protocol=explore['protocol'],
-            overrides=overrides,
-            engine=explore['engine'],
-            options=self._options('md'),
-            walks=walks,
-        )
-        builder.metadata.call_link_label = link_label
-        return builder
+        overrides = {**self.ctx.settings['explore']['overrides'], 'schedule': schedule, 'seed': seed}
+        return self._explore_builder(self.inputs.structure, overrides, link_label, walks=walks)
 
     def _seed(self) -> int:
         return int(self.ctx.settings['initial']['seed']) * 1000 + self.ctx.step
-
-    def _failed_labels(self, node) -> int:
-        return len(node.outputs.failed.get_dict()) if 'failed' in node.outputs else 0
 
     # ---------------------------------------------------------------------------------------------- step 0
     def setup(self):
         """Read the settings, the temperature ladder and the run length once; start at step 0 with no model."""
         from aiida_mofal.campaign.temperature import temperatures
-        from aiida_mofal.md.protocol import load_md_settings, total_steps
 
-        self.ctx.settings = self.inputs.settings.get_dict()
-        explore = self.ctx.settings['explore']
+        self.ctx.run_steps = self._read_settings()
         self.ctx.temperatures = temperatures(self.ctx.settings)
-        protocol_steps = total_steps(load_md_settings(explore['protocol'], explore['overrides']))
-        self.ctx.run_steps = explore['steps'] or protocol_steps
         self.ctx.step = 0
         self.ctx.model = None
         self.ctx.test = None
@@ -215,10 +176,9 @@ class TemperatureCampaignWorkChain(WorkChain):
     def inspect_initial_labels(self):
         """Make the labelled perturbations the first training set; keep the E0s for every later label."""
         node = self.ctx.initial_label
-        if 'dataset' not in node.outputs:
-            return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason=node.exit_message or 'no data set')
-        if node.exit_status == LabelWorkChain.exit_codes.ERROR_ISOLATED_ATOMS_FAILED.status:
-            return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason=node.exit_message)
+        failed = self._initial_labels_failed(node)
+        if failed:
+            return failed
         if node.outputs.dataset.count < 2:
             reason = f'only {node.outputs.dataset.count} labelled; training needs at least 2 ({node.exit_message})'
             return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason=reason)
@@ -226,33 +186,7 @@ class TemperatureCampaignWorkChain(WorkChain):
         self.ctx.e0s = node.outputs.isolated_atom_energies
         self.ctx.roles['label'] = node
         self.ctx.step_info = {'runs': 0, 'runs_with_frames': 0, 'labelled': node.outputs.dataset.count,
-                              'failures': self._failed_labels(node)}  # fmt: skip
-        return None
-
-    def train(self):
-        """Train model 0, or retrain: fine-tune from the previous model unless ``train.fine_tune`` is false."""
-        settings = self.ctx.settings
-        parent = self.ctx.model if (self.ctx.model is not None and settings['train']['fine_tune']) else None
-        builder = TrainWorkChain.get_builder_from_protocol(
-            self.inputs.train_code,
-            self.ctx.training,
-            test=self.ctx.test,
-            protocol=settings['train']['protocol'],
-            overrides=settings['train']['overrides'],
-            parent_model=parent,
-            seed=settings['initial']['seed'] + self.ctx.step,
-            options=self._options('train'),
-        )
-        builder.metadata.call_link_label = f'step_{self.ctx.step}_train'
-        return ToContext(training_run=self.submit(builder))
-
-    def inspect_training(self):
-        """Keep the new model."""
-        node = self.ctx.training_run
-        if not node.is_finished_ok or 'model' not in node.outputs:
-            return self.exit_codes.ERROR_TRAINING.format(step=self.ctx.step, reason=node.exit_message or 'no model')
-        self.ctx.model = node.outputs.model
-        self.ctx.roles['train'] = node
+                              'failures': failed_labels(node)}  # fmt: skip
         return None
 
     def wants_test_set(self) -> bool:
@@ -293,22 +227,9 @@ class TemperatureCampaignWorkChain(WorkChain):
         evaluation_set = self.ctx.test if self.ctx.test is not None else self.ctx.training
         results, evaluation = evaluate_model.run_get_node(self.ctx.model, evaluation_set)
         self.ctx.roles['evaluation'] = evaluation
-        nodes = [node for node in self.ctx.roles.values() if node is not None]
-        wall = (max(n.mtime for n in nodes) - min(n.ctime for n in nodes)).total_seconds()
-        processes = {
-            **self.ctx.step_info,
-            'processes': {role: node.uuid for role, node in sorted(self.ctx.roles.items())},
-            'evaluation': evaluation.uuid,
-            'wall_seconds': wall,
-        }
-        inputs = {
-            'step': orm.Int(self.ctx.step),
-            'training': self.ctx.training,
-            'metrics': results['metrics'],
-            'evaluated_on': orm.Str('test' if self.ctx.test is not None else 'training'),
-            'processes': orm.Dict(processes),
-            'selection': self.ctx.selection,
-        }
+        wall = wall_seconds(self.ctx.roles.values())
+        processes = {**self.ctx.step_info, 'evaluation': evaluation.uuid, 'wall_seconds': wall}
+        inputs = {**self._record_inputs(results['metrics'], processes), 'selection': self.ctx.selection}
         if self.ctx.step > 0:
             inputs['temperature'] = orm.Float(self.ctx.temperatures[self.ctx.step - 1])
         record = record_temperature_step(**inputs)
@@ -390,7 +311,7 @@ class TemperatureCampaignWorkChain(WorkChain):
         """Add the labelled configurations to the training set (failed ones are counted, not added)."""
         node = self.ctx.step_label
         self.ctx.roles['label'] = node
-        self.ctx.step_info.update(failures=self._failed_labels(node))
+        self.ctx.step_info.update(failures=failed_labels(node))
         if 'dataset' not in node.outputs:
             return self.exit_codes.ERROR_LABELLING.format(step=self.ctx.step, reason=node.exit_message or 'no data set')
         self.ctx.step_info['labelled'] = node.outputs.dataset.count
@@ -409,10 +330,6 @@ class TemperatureCampaignWorkChain(WorkChain):
 
     def finalise(self):
         """Attach the final model and data sets; end with the reason the campaign stopped."""
-        self.out('model', self.ctx.model)
-        self.out('dataset', self.ctx.training)
-        self.out('occupancy', self.ctx.occupancy)
-        if self.ctx.test is not None:
-            self.out('test_set', self.ctx.test)
+        self._attach_results(occupancy=self.ctx.occupancy)
         self.report(f'campaign done: {self.ctx.stop}')
         return ExitCode(0, self.ctx.stop)

@@ -16,8 +16,8 @@ from ase import Atoms
 
 from aiida_mofal.campaign.temperature import TemperatureSettings, temperature_settings, temperatures
 
-from .campaign_inputs import _checked, _load_code, _target
-from .label import check_options, data_dir_for, label_settings
+from .campaign_inputs import _checked, _target, checked_codes, checked_protocols
+from .label import data_dir_for
 
 __all__ = ('CALCULATIONS', 'temperature_inputs', 'validate_temperature_settings')
 
@@ -70,27 +70,12 @@ def temperature_inputs(
     """
     from aiida_mofal.calculations.md import check_md_inputs
     from aiida_mofal.md.protocol import load_md_settings
-    from aiida_mofal.mlp.training import validate_train_protocol
-    from aiida_mofal.protocols import load_protocol
 
     settings = temperature_settings(protocol, overrides).model_dump(mode='json')
     resources, codes = settings['resources'], dict(codes or {})
-    for step, extra in (options or {}).items():
-        if step not in resources:
-            raise ValueError(f'options: no step {step!r} in resources; steps: {", ".join(CALCULATIONS)}.')
-        resources[step]['options'] = {**resources[step]['options'], **extra}
-    loaded = {}
-    for step in CALCULATIONS:
-        loaded[step] = _load_code(step, codes.get(step) or resources[step]['code'])
-        resources[step]['code'] = loaded[step].full_label
-        error = check_options(resources[step]['options'], CALCULATIONS[step])
-        if error:
-            raise ValueError(f'resources.{step}.options: {error}')
-    label = _checked('label', label_settings, settings['label']['protocol'], settings['label']['overrides'])
-    train = _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
-    _checked('train', validate_train_protocol, train)
+    loaded = checked_codes(resources, codes, options, CALCULATIONS, remote=False)
+    label, md = checked_protocols(settings)
     explore = settings['explore']
-    md = _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
     if md['ensemble'] != 'npt':
         raise ValueError(f'explore: the runs are NPT (the paper); the MD protocol gives ensemble {md["ensemble"]!r}.')
     name, value = _framework(structure)

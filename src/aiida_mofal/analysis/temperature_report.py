@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .report import _figure, _save, plot_parity, status_table
+from .report import _figure, _save, report_figures, status_table, write_index
 
 __all__ = ('COLUMNS', 'plot_occupancy_growth', 'plot_temperature_learning_curve', 'temperature_status_table',
            'write_temperature_report')  # fmt: skip
@@ -89,16 +89,7 @@ def write_temperature_report(
     output: str | Path, *, title: str, state: str, rows: Sequence[dict], errors: dict | None = None
 ) -> dict:
     """Write a temperature campaign's figures and ``index.md`` (table and figures) to ``output``."""
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    figures = {
-        'learning_curve': plot_temperature_learning_curve(rows, output / 'learning_curve.png'),
-        'occupancy': plot_occupancy_growth(rows, output / 'occupancy.png'),
-    }
-    if errors is not None:
-        figures['parity'] = plot_parity(errors, output / 'parity.png', title='Test set, last model')
-    summary = output / 'index.md'
-    lines = [f'# {title}', '', f'State: {state}', '', '```', temperature_status_table(rows), '```', '']
-    lines += [f'![{name}]({path.name})' for name, path in figures.items()]
-    summary.write_text('\n'.join(lines) + '\n')
-    return {'summary': str(summary), 'figures': {name: str(path) for name, path in figures.items()}}
+    output, figures = report_figures(
+        output, rows, errors, learning_curve=plot_temperature_learning_curve, occupancy=plot_occupancy_growth
+    )
+    return write_index(output, title, state, temperature_status_table(rows), figures)
