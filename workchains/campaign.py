@@ -23,17 +23,10 @@ from aiida_mofal.calculations.campaign import (
 from aiida_mofal.calculations.datasets import merge_datasets
 from aiida_mofal.data import DatasetData
 
-<<<<<<< HEAD
-from .campaign_inputs import campaign_inputs, label_overrides, validate_settings
-from .label import LabelWorkChain
-from .md import MdBaseWorkChain, walk_finished_ok, walk_outputs
-from .train import TrainWorkChain
-=======
 from .campaign_inference import InferenceSteps
 from .campaign_inputs import campaign_inputs, validate_settings
 from .campaign_steps import CampaignSteps, failed_labels, wall_seconds
 from .md import walk_finished_ok, walk_outputs
->>>>>>> main
 
 __all__ = ('ClusterCampaignWorkChain',)
 
@@ -221,22 +214,6 @@ class ClusterCampaignWorkChain(CampaignSteps, InferenceSteps, WorkChain):
         """Start from the given model: cycle 0 fits its density model and evaluates it; cycle 1 fine-tunes it."""
         self.ctx.model = self.inputs.initial_model
 
-<<<<<<< HEAD
-    def _label_builder(self, structures: DatasetData, link_label: str, **kwargs):
-        settings = self.ctx.settings
-        builder = LabelWorkChain.get_builder_from_protocol(
-            self.inputs.cp2k_code,
-            structures,
-            protocol=settings['label']['protocol'],
-            overrides=label_overrides(settings),
-            options=settings['resources']['cp2k']['options'] or None,
-            **kwargs,
-        )
-        builder.metadata.call_link_label = link_label
-        return builder
-
-=======
->>>>>>> main
     def inspect_initial_labels(self):
         """Split the labelled initial set into training and test sets; keep the E0s for every later label."""
         node = self.ctx.initial_label

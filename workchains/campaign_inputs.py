@@ -150,7 +150,7 @@ def checked_protocols(settings: Mapping) -> tuple[dict, dict]:
     from aiida_mofal.mlp.training import validate_train_protocol
     from aiida_mofal.protocols import load_protocol
 
-    label = _checked('label', label_settings, settings['label']['protocol'], settings['label']['overrides'])
+    label = _checked('label', label_settings, settings['label']['protocol'], label_overrides(settings))
     train = _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
     _checked('train', validate_train_protocol, train)
     explore = settings['explore']
@@ -177,29 +177,8 @@ def campaign_inputs(
     resources, codes = settings['resources'], dict(codes or {})
     if codes.get('scan') is not None and resources['scan'] is None:
         resources['scan'] = {'code': '', 'options': {}, 'settings': {}}
-<<<<<<< HEAD
-    for step, extra in (options or {}).items():
-        if resources.get(step) is None:
-            raise ValueError(f'options: no step {step!r} in resources; steps: {", ".join(CALCULATIONS)}.')
-        resources[step]['options'] = {**resources[step]['options'], **extra}
-    loaded = {}
-    for step in [step for step in CALCULATIONS if resources.get(step) is not None]:
-        loaded[step] = _load_code(step, codes.get(step) or resources[step]['code'])
-        _check_kind(step, loaded[step])
-        resources[step]['code'] = loaded[step].full_label
-        resources[step]['options'] = _checked(f'resources.{step}', _scheduler_options, resources[step], loaded[step])
-        error = check_options(resources[step]['options'], CALCULATIONS[step])
-        if error:
-            raise ValueError(f'resources.{step}.options: {error}')
-    label = _checked('label', label_settings, settings['label']['protocol'], label_overrides(settings))
-    train = _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
-    _checked('train', validate_train_protocol, train)
-    explore = settings['explore']
-    md = _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
-=======
     loaded = checked_codes(resources, codes, options, CALCULATIONS)
     label, md = checked_protocols(settings)
->>>>>>> main
     fastest = max(stage['timestep'] for stage in md['schedule'])
     if fastest > SANE_TIMESTEP:
         raise ValueError(
