@@ -18,7 +18,7 @@ from aiida_mofal.campaign.config import CampaignSettings, campaign_settings
 
 from .label import check_options, data_dir_for, label_settings
 
-__all__ = ('CALCULATIONS', 'campaign_inputs', 'validate_settings')
+__all__ = ('CALCULATIONS', 'campaign_inputs', 'label_overrides', 'validate_settings')
 
 #: the CalcJob that each ``resources`` entry runs (its options are checked against it)
 CALCULATIONS = {'cp2k': 'cp2k', 'train': 'mofal.mace.train', 'md': 'mofal.md', 'scan': 'mofal.mace.evaluate'}
@@ -33,6 +33,19 @@ def validate_settings(value: orm.Dict, _) -> str | None:
     except ValueError as error:
         return f'campaign settings: {error}'
     return None
+
+
+def label_overrides(settings: Mapping) -> dict:
+    """Return the label overrides of a campaign, with ``resources.cp2k.pack`` as ``calculation.pack``.
+
+    Packing is a property of where the labels run (a queue that caps a user's jobs), so the campaign file says it
+    next to the CP2K code; the label work chain reads it from its settings.
+    """
+    overrides = dict(settings['label']['overrides'] or {})
+    pack = int(settings['resources']['cp2k'].get('pack') or 1)
+    if pack > 1:
+        overrides['calculation'] = {**overrides.get('calculation', {}), 'pack': pack}
+    return overrides
 
 
 def _checked(section: str, check: Callable, *args) -> Any:
@@ -137,7 +150,7 @@ def checked_protocols(settings: Mapping) -> tuple[dict, dict]:
     from aiida_mofal.mlp.training import validate_train_protocol
     from aiida_mofal.protocols import load_protocol
 
-    label = _checked('label', label_settings, settings['label']['protocol'], settings['label']['overrides'])
+    label = _checked('label', label_settings, settings['label']['protocol'], label_overrides(settings))
     train = _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
     _checked('train', validate_train_protocol, train)
     explore = settings['explore']

@@ -15,6 +15,7 @@ from aiida.engine import ToContext
 
 from aiida_mofal.data import DatasetData
 
+from .campaign_inputs import label_overrides
 from .label import LabelWorkChain
 from .md import MdBaseWorkChain
 from .train import TrainWorkChain
@@ -76,7 +77,7 @@ class CampaignSteps:
             self.inputs.cp2k_code,
             structures,
             protocol=settings['label']['protocol'],
-            overrides=settings['label']['overrides'],
+            overrides=label_overrides(settings),
             options=self._options('cp2k'),
             **kwargs,
         )

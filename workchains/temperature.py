@@ -11,23 +11,22 @@ from aiida.engine import ExitCode, ToContext, WorkChain, if_, while_
 from ase import Atoms
 
 from aiida_mofal.calculations.datasets import merge_datasets
-from aiida_mofal.calculations.mace_evaluate import evaluate_model
 from aiida_mofal.calculations.selection import select_cbad
 from aiida_mofal.calculations.temperature import (
     displaced_starts,
     perturbed_frames,
     ramp_test_set,
-    record_temperature_step,
 )
 from aiida_mofal.data import DatasetData
 
-from .campaign_steps import CampaignSteps, failed_labels, wall_seconds
+from .campaign_steps import CampaignSteps, failed_labels
 from .temperature_inputs import temperature_inputs, validate_temperature_settings
+from .temperature_steps import EvaluationAndFinalSteps
 
 __all__ = ('TemperatureCampaignWorkChain',)
 
 
-class TemperatureCampaignWorkChain(CampaignSteps, WorkChain):
+class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkChain):
     """Grow a training set by MD at rising temperatures, keeping at most one CBAD-new configuration per run.
 
     Step 0: CBAD-select random perturbations of the experimental structure, label them (energy, forces, stress),
@@ -35,8 +34,11 @@ class TemperatureCampaignWorkChain(CampaignSteps, WorkChain):
     (T_k = 100, 200, ... K by default): one MD job of ``explore.runs`` independent NPT walks from randomly displaced
     starts with model k−1; from each run at most one frame, the one adding most new (type, bin) pairs against the
     training set's CBAD occupancy (``select_cbad``, ``best_per_trajectory``); label; retrain (fine-tune or from
-    scratch); evaluate on the test set. It stops after T_max, or at the first step that accepts nothing; either
-    way it ends with exit status 0 and a message saying which.
+    scratch); evaluate on the test set. It stops after T_max, or at the first step that accepts nothing; then,
+    as the paper does, ``final.random`` frames drawn at random from one more ramp run with the last model are
+    labelled and added, and the final model is trained on them. It ends with exit status 0 and a message saying
+    why it stopped. With an ``evaluate_code`` the evaluations run as ``mofal.mace.evaluate`` jobs on it; without,
+    in this process (small systems).
     """
 
     _round, _roles = 'step', 'roles'  # of CampaignSteps: ctx.step counts the rounds, ctx.roles keeps their processes
@@ -55,6 +57,7 @@ class TemperatureCampaignWorkChain(CampaignSteps, WorkChain):
         spec.input('cp2k_code', valid_type=orm.AbstractCode)
         spec.input('train_code', valid_type=orm.AbstractCode)
         spec.input('md_code', valid_type=orm.AbstractCode)
+        spec.input('evaluate_code', valid_type=orm.AbstractCode, required=False, help='Python+MACE: evaluation jobs')
         spec.outline(
             cls.setup,
             cls.perturb_and_select,
@@ -67,7 +70,8 @@ class TemperatureCampaignWorkChain(CampaignSteps, WorkChain):
                 cls.label_test_set,
                 cls.inspect_test_set,
             ),
-            cls.evaluate_and_record,
+            cls.evaluate,
+            cls.record,
             while_(cls.should_continue)(
                 cls.explore,
                 cls.select,
@@ -76,10 +80,21 @@ class TemperatureCampaignWorkChain(CampaignSteps, WorkChain):
                     cls.merge,
                     cls.train,
                     cls.inspect_training,
-                    cls.evaluate_and_record,
+                    cls.evaluate,
+                    cls.record,
                 ).else_(
                     cls.nothing_accepted,
                 ),
+            ),
+            if_(cls.wants_random)(
+                cls.run_final_ramp,
+                cls.pick_random,
+                cls.label,
+                cls.merge,
+                cls.train,
+                cls.inspect_training,
+                cls.evaluate,
+                cls.record,
             ),
             cls.finalise,
         )
@@ -103,6 +118,8 @@ class TemperatureCampaignWorkChain(CampaignSteps, WorkChain):
             430, 'ERROR_EXPLORATION', message='no MD run of step {step} ({temperature} K) gave frames: {reason}'
         )
         spec.exit_code(440, 'ERROR_LABELLING', message='no configuration of step {step} could be labelled: {reason}')
+        spec.exit_code(445, 'ERROR_FINAL_RAMP', message='the final ramp gave no frames to draw from: {reason}')
+        spec.exit_code(450, 'ERROR_EVALUATION', message='the evaluation of step {step} failed: {reason}')
 
     @classmethod
     def get_builder_from_protocol(
@@ -146,6 +163,7 @@ class TemperatureCampaignWorkChain(CampaignSteps, WorkChain):
         self.ctx.run_steps = self._read_settings()
         self.ctx.temperatures = temperatures(self.ctx.settings)
         self.ctx.step = 0
+        self.ctx.final = False
         self.ctx.model = None
         self.ctx.test = None
         self.ctx.stop = None
@@ -222,25 +240,6 @@ class TemperatureCampaignWorkChain(CampaignSteps, WorkChain):
         self.ctx.roles.update(test_ramp=self.ctx.test_ramp, test_label=node)
         return None
 
-    def evaluate_and_record(self):
-        """Evaluate the new model on the test set (or the training set without one) and store the step's record."""
-        evaluation_set = self.ctx.test if self.ctx.test is not None else self.ctx.training
-        results, evaluation = evaluate_model.run_get_node(self.ctx.model, evaluation_set)
-        self.ctx.roles['evaluation'] = evaluation
-        wall = wall_seconds(self.ctx.roles.values())
-        processes = {**self.ctx.step_info, 'evaluation': evaluation.uuid, 'wall_seconds': wall}
-        inputs = {**self._record_inputs(results['metrics'], processes), 'selection': self.ctx.selection}
-        if self.ctx.step > 0:
-            inputs['temperature'] = orm.Float(self.ctx.temperatures[self.ctx.step - 1])
-        record = record_temperature_step(**inputs)
-        self.out(f'steps.step_{self.ctx.step}', record)
-        row = record.get_dict()
-        where = 'perturbations' if self.ctx.step == 0 else f'{row["temperature_k"]:g} K'
-        self.report(
-            f'step {self.ctx.step} ({where}): {row["accepted"]} accepted of {row["frames_seen"]} frames, '
-            f'{row["training_configurations"]} configurations, force RMSE {row["force_rmse_ev_per_a"]} eV/Å'
-        )
-
     # ---------------------------------------------------------------------------------------------- step k
     def should_continue(self) -> bool:
         """Go on to the next temperature unless the last one is done (or a step accepted nothing)."""
@@ -303,7 +302,7 @@ class TemperatureCampaignWorkChain(CampaignSteps, WorkChain):
 
     def label(self):
         """Label the accepted configurations with the campaign's protocol and the step-0 E0s."""
-        link_label = f'step_{self.ctx.step}_label'
+        link_label = 'final_label' if self.ctx.final else f'step_{self.ctx.step}_label'
         builder = self._label_builder(self.ctx.selected, link_label, isolated_atom_energies=self.ctx.e0s)
         return ToContext(step_label=self.submit(builder))
 
@@ -321,11 +320,11 @@ class TemperatureCampaignWorkChain(CampaignSteps, WorkChain):
     def nothing_accepted(self):
         """Every run's frames sit in occupied bins: the training set already covers T_k; record the step and stop.
 
-        The model is the previous step's; its errors are recorded again for this step's row.
+        The model is the previous step's: its evaluation is recorded again for this step's row, not repeated.
         """
         temperature = self.ctx.temperatures[self.ctx.step - 1]
         self.ctx.step_info.update(labelled=0, failures=0)
-        self.evaluate_and_record()
+        self._record()
         self.ctx.stop = f'step {self.ctx.step} at {temperature:g} K accepted no configuration (CBAD found nothing new)'
 
     def finalise(self):

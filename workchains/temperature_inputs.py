@@ -16,13 +16,13 @@ from ase import Atoms
 
 from aiida_mofal.campaign.temperature import TemperatureSettings, temperature_settings, temperatures
 
-from .campaign_inputs import _checked, _target, checked_codes, checked_protocols
+from .campaign_inputs import _checked, _scan_job_settings, _target, checked_codes, checked_protocols
 from .label import data_dir_for
 
 __all__ = ('CALCULATIONS', 'temperature_inputs', 'validate_temperature_settings')
 
-#: the CalcJob that each ``resources`` entry runs (its options are checked against it)
-CALCULATIONS = {'cp2k': 'cp2k', 'train': 'mofal.mace.train', 'md': 'mofal.md'}
+#: the CalcJob that each ``resources`` entry runs (its options are checked against it); ``evaluate`` is optional
+CALCULATIONS = {'cp2k': 'cp2k', 'train': 'mofal.mace.train', 'md': 'mofal.md', 'evaluate': 'mofal.mace.evaluate'}
 
 
 def validate_temperature_settings(value: orm.Dict, _) -> str | None:
@@ -55,6 +55,18 @@ def _check_topology(atoms: Atoms, resolutions: Mapping) -> None:
         raise ValueError(f'structure: CBAD cannot use it as the reference: {error}') from None
 
 
+def _check_final(settings: Mapping, md: Mapping) -> None:
+    """Refuse a final ramp too short to give ``final.random`` frames (one every ``dump_every`` steps)."""
+    final = settings['final']
+    steps = final['steps'] or settings['test']['steps']
+    frames = steps // md['dump_every']
+    if final['random'] > frames:
+        raise ValueError(
+            f'final: {final["random"]} random configurations from a ramp of {steps} steps, which gives {frames} '
+            f'frames (one every {md["dump_every"]} steps): raise final.steps or lower final.random.'
+        )
+
+
 def temperature_inputs(
     codes: Mapping[str, orm.AbstractCode | str] | None,
     structure: orm.StructureData | Atoms | str | Path | Mapping[str, Any],
@@ -73,7 +85,11 @@ def temperature_inputs(
 
     settings = temperature_settings(protocol, overrides).model_dump(mode='json')
     resources, codes = settings['resources'], dict(codes or {})
+    if codes.get('evaluate') is not None and resources['evaluate'] is None:
+        resources['evaluate'] = {'code': '', 'options': {}, 'settings': {}}
     loaded = checked_codes(resources, codes, options, CALCULATIONS, remote=False)
+    if 'evaluate' in loaded:
+        _checked('resources.evaluate.settings', _scan_job_settings, resources['evaluate']['settings'])
     label, md = checked_protocols(settings)
     explore = settings['explore']
     if md['ensemble'] != 'npt':
@@ -82,6 +98,7 @@ def temperature_inputs(
     node = _target(name, value, label, data_dir_for(loaded['cp2k']))
     atoms = node.get_ase()
     _check_topology(atoms, settings['selection']['resolutions'])
+    _check_final(settings, md)
     ladder = temperatures(settings)
     for temperature in (ladder[0], ladder[-1]):  # the engine accepts the runs' settings (not the model: none yet)
         stage = {'steps': explore['steps'] or 1, 'temperature': temperature, 'pressure': explore['pressure']}
