@@ -95,3 +95,44 @@ def test_a_study_on_a_given_model_runs_its_graph_for_real(mofal_codes, tiny_mace
     written = json.loads(report.stdout)
     assert written['summary'] == rows and (tmp_path / 'report' / 'glass_rdf.png').stat().st_size > 5000
     assert '<table>' in (tmp_path / 'report' / 'index.html').read_text()
+
+
+def test_a_study_with_the_eos_work_chain_runs_it_for_real(mofal_codes, tmp_path):
+    """`eos.workflow: mofal.eos`: the study adds the work chain as a task, runs it, and its B0 reaches the summary.
+
+    A copper study on the committed EMT-copper MACE model (4 atoms: the relaxations take seconds), given by
+    ``--model`` so that no campaign runs; the target is written as the campaign file's structure.
+    """
+    from ase.build import bulk
+
+    from aiida_mofal.data import MaceModelData
+    from tests.engines.md_driver import MODEL
+
+    model = MaceModelData(MODEL, trusted=True).store()
+    start = bulk('Cu', 'fcc', a=3.6, cubic=True)
+    start.rattle(0.02, seed=1)
+    start.write(tmp_path / 'cu.xyz', format='extxyz')
+    campaign = yaml.safe_load((EXAMPLES / 'campaign_zif4_tiny.yaml').read_text())
+    campaign['targets'] = [{'name': 'cu', 'structure': str(tmp_path / 'cu.xyz')}]
+    (tmp_path / 'campaign.yaml').write_text(yaml.safe_dump(campaign))
+    eos = {
+        'workflow': 'mofal.eos',
+        'structures': ['crystal'],
+        'overrides': {'ev': {'points': 5, 'strain': 0.04, 'fmax': 0.01, 'optimizer': 'BFGS'}},
+    }
+    study = {'name': 'cu-eos', 'campaign': {'file': 'campaign.yaml'}, 'eos': eos}
+    (tmp_path / 'study.yaml').write_text(yaml.safe_dump(study))
+    check = CliRunner().invoke(cmd_root, ['study', str(tmp_path / 'study.yaml'), '--check', '--json'])
+    assert check.exit_code == 0, check.output
+    assert json.loads(check.stdout)['slots'] == {'eos': 'mofal.eos'}
+    result = CliRunner().invoke(cmd_root, ['study', str(tmp_path / 'study.yaml'), '--model', str(model.pk), '--json'])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary['exit_status'] == 0, summary
+    node = orm.load_node(summary['pk'])
+    (eos,) = [n for n in node.called_descendants if n.process_label == 'EquationOfStateWorkChain']
+    assert eos.is_finished_ok and eos.inputs.structure.get_ase().get_chemical_formula() == 'Cu4'
+    (table,) = [n for n in node.called_descendants if n.process_label == 'study_summary']
+    (row,) = table.outputs.result.get_dict()['rows']
+    assert row['structure'] == 'crystal' and row['B0_GPa'] == pytest.approx(eos.outputs.ev['B0_GPa'])
+    assert row['B0_GPa'] > 0 and row['V0_A3'] == pytest.approx(eos.outputs.ev['V0_A3'])
