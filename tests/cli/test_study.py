@@ -136,3 +136,7 @@ def test_a_study_with_the_eos_work_chain_runs_it_for_real(mofal_codes, tmp_path)
     (row,) = table.outputs.result.get_dict()['rows']
     assert row['structure'] == 'crystal' and row['B0_GPa'] == pytest.approx(eos.outputs.ev['B0_GPa'])
     assert row['B0_GPa'] > 0 and row['V0_A3'] == pytest.approx(eos.outputs.ev['V0_A3'])
+    report = CliRunner().invoke(cmd_root, ['report', node.uuid, '-o', str(tmp_path / 'report'), '--json'])
+    assert report.exit_code == 0, report.output
+    assert (tmp_path / 'report' / 'eos_crystal.png').read_bytes()[:4] == b'\x89PNG'
+    assert 'mofal.eos ev' in (tmp_path / 'report' / 'index.html').read_text()
