@@ -32,7 +32,8 @@ def test_check_of_the_shipped_studies_names_what_is_missing(mofal_codes):
     installed = get_entry_point_names('aiida.workflows')
     result = CliRunner().invoke(cmd_root, ['study', str(EXAMPLES / 'study_zif4_glass.yaml'), '--check', '--json'])
     if 'mofal.melt_quench' in installed:
-        assert result.exit_code == 0 and json.loads(result.stdout)['slots'] == {'melt_quench': 'mofal.melt_quench'}
+        slots = {'melt_quench': 'mofal.melt_quench', 'eos': 'mofal.eos'}
+        assert result.exit_code == 0 and json.loads(result.stdout)['slots'] == slots
     else:
         assert result.exit_code != 0 and 'needs the work chain `mofal.melt_quench`' in result.output
     paper = CliRunner().invoke(cmd_root, ['study', str(EXAMPLES / 'study_uio66_paper.yaml'), '--check'])
@@ -140,3 +141,14 @@ def test_a_study_with_the_eos_work_chain_runs_it_for_real(mofal_codes, tmp_path)
     assert report.exit_code == 0, report.output
     assert (tmp_path / 'report' / 'eos_crystal.png').read_bytes()[:4] == b'\x89PNG'
     assert 'mofal.eos ev' in (tmp_path / 'report' / 'index.html').read_text()
+
+
+def test_check_refuses_mistyped_melt_quench_and_eos_settings(mofal_codes, tmp_path):
+    """Settings of the slots are checked by --check too: a typo fails before the campaign, not hours later."""
+    melt = {'glasses': 1, 'protocol': 'smoke', 'overrides': {'max_temprature': 900.0}}
+    eos = {'workflow': 'mofal.eos', 'structures': ['crystal'], 'overrides': {'ev': {'point': 5}, 'pv': {}}}
+    result = CliRunner().invoke(cmd_root, ['study', str(_study(tmp_path, melt_quench=melt, eos=eos)), '--check'])
+    assert result.exit_code != 0
+    assert "melt_quench.overrides: unknown override 'max_temprature'. Did you mean 'max_temperature'?" in result.output
+    assert "eos.overrides: settings for ['pv'], which are not among eos.methods" in result.output
+    assert "eos.overrides.ev: unknown ev settings ['point']" in result.output
