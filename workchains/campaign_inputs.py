@@ -113,7 +113,7 @@ def campaign_inputs(
     :raises ValueError: naming the key, the target or the code and the fix.
     """
     from aiida_mofal.md.protocol import SANE_TIMESTEP, load_md_settings
-    from aiida_mofal.mlp.training import validate_hyperparameters
+    from aiida_mofal.mlp.training import validate_train_protocol
     from aiida_mofal.protocols import load_protocol
     from aiida_mofal.uncertainty.gmm import DensityModel
 
@@ -136,7 +136,7 @@ def campaign_inputs(
             raise ValueError(f'resources.{step}.options: {error}')
     label = _checked('label', label_settings, settings['label']['protocol'], settings['label']['overrides'])
     train = _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
-    _checked('train', validate_hyperparameters, train['hyperparameters'])
+    _checked('train', validate_train_protocol, train)
     explore = settings['explore']
     md = _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
     fastest = max(stage['timestep'] for stage in md['schedule'])

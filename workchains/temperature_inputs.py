@@ -68,9 +68,9 @@ def temperature_inputs(
 
     :raises ValueError: naming the key, the structure or the code and the fix.
     """
-    from aiida_mofal.calculations.mace_train import validate_hyperparameters
     from aiida_mofal.calculations.md import check_md_inputs
     from aiida_mofal.md.protocol import load_md_settings
+    from aiida_mofal.mlp.training import validate_train_protocol
     from aiida_mofal.protocols import load_protocol
 
     settings = temperature_settings(protocol, overrides).model_dump(mode='json')
@@ -88,7 +88,7 @@ def temperature_inputs(
             raise ValueError(f'resources.{step}.options: {error}')
     label = _checked('label', label_settings, settings['label']['protocol'], settings['label']['overrides'])
     train = _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
-    _checked('train', validate_hyperparameters, train['hyperparameters'])
+    _checked('train', validate_train_protocol, train)
     explore = settings['explore']
     md = _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
     if md['ensemble'] != 'npt':

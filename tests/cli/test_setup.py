@@ -51,6 +51,15 @@ def test_setup_is_idempotent_and_doctor_reports_the_toolchain(tmp_path):
     # a missing piece is reported with its fix: no daemon runs here
     assert checks['daemon']['ok'] is False and checks['daemon']['fix'] == 'verdi daemon start'
 
+    # the README's path: a foreground run in this fresh profile, with no daemon and so no ZeroMQ broker service
+    # (aiida-core's usual runner would wait 10 s for it and raise ConnectionError)
+    write(tmp_path / 'water.xyz', molecule('H2O'))
+    water = str(tmp_path / 'water.xyz')
+    label = _mofal('label', water, '--cluster', '--protocol', 'xtb', '--json', aiida_path=tmp_path)
+    assert label.returncode == 0, label.stderr
+    summary = json.loads(label.stdout)
+    assert 'ConnectionError' not in label.stderr and summary['count'] == 1 and summary['exit_status'] == 0
+
 
 def test_doctor_without_profile_says_how_to_fix_it(tmp_path):
     result = _mofal('doctor', '--json', aiida_path=tmp_path)

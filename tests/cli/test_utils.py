@@ -82,3 +82,18 @@ def test_overrides_from_the_command_line():
     }
     with pytest.raises(click.BadParameter, match='is not KEY=VALUE'):
         utils.parse_overrides(('lr',))
+
+
+def test_a_broker_that_never_answers_ends_in_one_message(monkeypatch, capsys):
+    """Issue 18: a daemon whose broker is slow to start (a loaded machine) gave a ConnectionError traceback."""
+    from aiida.manage import get_manager
+
+    def never(*_args, **_kwargs):
+        raise ConnectionError('Broker did not become ready within 10.0s')
+
+    monkeypatch.setattr(type(get_manager()), 'get_communicator', never)
+    with pytest.raises(SystemExit) as stopped:
+        utils._wait_for_broker(seconds=0.2)
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err
+    assert 'did not answer within 0 s' in err and 'nothing was submitted' in err and 'verdi daemon restart' in err

@@ -18,7 +18,7 @@ import os
 import signal
 from pathlib import Path
 
-__all__ = ('end_local_engines', 'run_foreground')
+__all__ = ('end_local_engines', 'foreground_runner', 'run_foreground')
 
 INTERRUPTED = 130  # the exit status of a command stopped by SIGINT
 
@@ -85,6 +85,26 @@ def _what_was_left(node, ended: list[int]) -> str:
     )
 
 
+def foreground_runner():
+    """Return the runner for a foreground run: with the broker's communicator when the broker is up, else none.
+
+    aiida-core 2.9's built-in ZeroMQ broker is a service the daemon starts; without a daemon, making the usual
+    runner waits 10 s for it and raises ``ConnectionError``, so every foreground command of a fresh profile (the
+    README's ``make demo`` included) would end in that traceback. A foreground run needs no broker: its children
+    run on the same event loop. With a communicator, ``verdi process kill`` from another terminal reaches it.
+    """
+    from aiida.manage import get_manager
+
+    manager = get_manager()
+    broker = manager.get_broker()
+    if broker is None or getattr(broker, 'check_service_reachable', lambda: True)():
+        try:
+            return manager.get_runner()
+        except ConnectionError:  # RabbitMQ down, or the ZeroMQ service just went: run without it
+            pass
+    return manager.get_runner(communicator=None)
+
+
 def run_foreground(builder):
     """Run ``builder`` to the end in this process; on Ctrl-C kill it cleanly and raise ``SystemExit(130)``.
 
@@ -92,10 +112,9 @@ def run_foreground(builder):
     """
     from aiida.cmdline.utils import echo
     from aiida.engine import utils as engine_utils
-    from aiida.manage import get_manager
     from plumpy.exceptions import KilledError
 
-    runner = get_manager().get_runner()
+    runner = foreground_runner()
     interrupts: list[int] = []
     with engine_utils.loop_scope(runner.loop):
         process = runner.instantiate_process(builder)

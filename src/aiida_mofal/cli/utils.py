@@ -117,6 +117,7 @@ def _wait_for_broker(seconds: float = 120.0) -> None:
     """
     import time
 
+    from aiida.cmdline.utils import echo
     from aiida.manage import get_manager
 
     deadline = time.monotonic() + seconds
@@ -124,9 +125,13 @@ def _wait_for_broker(seconds: float = 120.0) -> None:
         try:
             get_manager().get_communicator()
             return
-        except ConnectionError:
+        except ConnectionError as exception:
             if time.monotonic() > deadline:
-                raise
+                echo.echo_critical(
+                    f'the daemon started but its broker did not answer within {seconds:.0f} s ({exception}); nothing '
+                    'was submitted. See `verdi daemon logshow`, then `verdi daemon restart` and submit again (a very '
+                    'busy machine can take this long; `mofal doctor` checks the broker).'
+                )
 
 
 def load_code(label: str, option: str = '--code'):

@@ -36,6 +36,7 @@ __all__ = [
     'model_file_name',
     'run_tag',
     'validate_hyperparameters',
+    'validate_train_protocol',
 ]
 
 RUN_NAME = 'mofal'
@@ -220,3 +221,19 @@ def mace_arguments(
         else:
             argv.append(f'--{key}={value}')
     return argv
+
+
+def validate_train_protocol(inputs: Mapping) -> dict:
+    """Check a resolved ``mace`` protocol (hyperparameters, ``device``, ``dtype``) before any job is submitted.
+
+    The job's own validators would catch ``device: tpu`` only when the training job is made, after the campaign
+    has already labelled its initial set; a campaign file is checked whole before its first CP2K job.
+
+    :returns: the checked hyperparameters.
+    :raises ValueError: naming the key, the value and what is allowed.
+    """
+    for key, choices in (('device', DEVICES), ('dtype', DTYPES)):
+        value = inputs.get(key)
+        if value is not None and value not in choices:
+            raise ValueError(f'{key} {value!r} is not one of {", ".join(choices)}.')
+    return validate_hyperparameters(inputs.get('hyperparameters', {}))
