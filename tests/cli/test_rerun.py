@@ -108,3 +108,27 @@ def test_a_study_runs_again_on_another_computer_with_the_same_results(mofal_code
 
     assert rows(rerun) == rows(original)
     assert computers(rerun) == {'elsewhere'} and computers(original) == {'localhost'}
+
+
+def test_a_study_with_a_campaign_moves_the_campaign_task_with_its_settings(mofal_codes, elsewhere, tmp_path):
+    """The campaign task of a study (saved, not run: a campaign takes minutes) gets codes and resources there."""
+    from aiida_mofal.study.config import load_study
+    from aiida_mofal.workchains.rerun import study_rerun_graph
+    from aiida_mofal.workchains.study import build_study_graph
+
+    campaign = yaml.safe_load((EXAMPLES / 'campaign_zif4_tiny.yaml').read_text())
+    campaign['targets'][0]['structure'] = str(STRUCTURES / 'ZIF-4_Lewis2009.cif')
+    (tmp_path / 'campaign.yaml').write_text(yaml.safe_dump(campaign))
+    study = {'name': 's', 'campaign': {'file': 'campaign.yaml'}, 'eos': {'structures': ['crystal']}}
+    (tmp_path / 'study.yaml').write_text(yaml.safe_dump(study))
+    graph = build_study_graph(load_study(tmp_path / 'study.yaml'))
+    graph.save()  # the WorkGraph node with its tasks' inputs, as a run stores it
+    moved = study_rerun_graph(graph.process, 'elsewhere')
+    inputs = moved.tasks['campaign'].inputs._value
+    assert {inputs[key].full_label for key in ('cp2k_code', 'train_code', 'md_code')} == {
+        'cp2k@elsewhere',
+        'python-mace@elsewhere',
+    }
+    assert inputs['settings']['resources']['cp2k']['code'] == 'cp2k@elsewhere'
+    assert moved.tasks['analysis'].inputs._value['code'].computer.label == 'elsewhere'
+    assert moved.process is None  # a new run, not the saved one
