@@ -63,7 +63,11 @@ def melt_quench_slot(model: orm.Data, structure: orm.StructureData, code: orm.Ab
         replicas=options['glasses'],
     )
     job = get_current_graph().add_task(builder, name='melt_quench')
-    return {f'glass_{k}': job.outputs.glasses[f'replica_{k}'].structure for k in range(options['glasses'])}
+    glasses = job.outputs.glasses  # a dynamic namespace: its replica_<k>.structure sockets exist once made here
+    for k in range(options['glasses']):
+        if f'replica_{k}.structure' not in glasses:
+            glasses._new(name=f'replica_{k}.structure')
+    return {f'glass_{k}': glasses[f'replica_{k}.structure'] for k in range(options['glasses'])}
 
 
 def _eos_task(graph, name: str, model, structure, code, options: dict):
