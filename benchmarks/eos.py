@@ -22,9 +22,10 @@ profile (its own AIIDA_PATH) holds everything.
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from bench_profile import throwaway_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,22 +56,14 @@ def main():
     parser.add_argument('--model', type=Path, help='a MACE model file (default: a random 16x0e UiO-66 model)')
     args = parser.parse_args()
 
-    os.environ['AIIDA_PATH'] = tempfile.mkdtemp(prefix='mofal-bench-')
-    os.environ['OMP_NUM_THREADS'] = str(args.threads)
-    import mace  # noqa: F401  (before torch.load)
-    import torch
-
-    torch.set_num_threads(args.threads)
+    _, code = throwaway_profile('eos-bench', args.threads)
     from aiida import engine, orm
 
     from aiida_mofal.data.mace_model import MaceModelData
-    from aiida_mofal.environment.profile import setup
     from aiida_mofal.structures.uio66 import uio66_unit_cell
     from aiida_mofal.workchains.eos import EquationOfStateWorkChain
     from tests.mlp.mace_models import build_mace_model
 
-    summary = setup(name='eos-bench')
-    code = orm.load_code(summary['codes']['python-mace'])
     model = args.model or build_mace_model(Path(os.environ['AIIDA_PATH']) / 'uio66.model', hidden_irreps='16x0e')
     model_node = MaceModelData(model, trusted=True).store()  # made by this script (or given by you)
     dtype = model_node.base.attributes.get('dtype')

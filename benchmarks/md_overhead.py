@@ -21,9 +21,10 @@ fixed cost relatively smaller. Everything runs in a throw-away AiiDA profile (it
 
 import argparse
 import os
-import tempfile
 import time
 from pathlib import Path
+
+from bench_profile import throwaway_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / 'tests' / 'data_files' / 'md' / 'cu_emt_tiny.model'
@@ -108,19 +109,9 @@ def main():
     )
     args = parser.parse_args()
 
-    os.environ['AIIDA_PATH'] = tempfile.mkdtemp(prefix='mofal-bench-')
-    os.environ['OMP_NUM_THREADS'] = str(args.threads)
-    import mace  # noqa: F401  (before torch.load)
-    import torch
-
-    torch.set_num_threads(args.threads)
+    _, code = throwaway_profile('md-bench', args.threads)
     from aiida_mofal.data.mace_model import MaceModelData
-    from aiida_mofal.environment.profile import setup
 
-    summary = setup(name='md-bench')
-    from aiida import orm
-
-    code = orm.load_code(summary['codes']['python-mace'])
     model_node = MaceModelData(args.model, trusted=True).store()
     dtype = model_node.base.attributes.get('dtype')
     compiled = None

@@ -2,9 +2,10 @@
 
 N small organic molecules of ``tests/data_files/xtb`` (GFN1-xTB, 6-15 atoms) are labelled on one code (default
 ``cp2k@slurm-localhost``, the project's SLURM over SSH) twice: by the ``mofal.label`` work chain, one CP2K job per
-structure with ``max_concurrent`` 2, and by ceil(N/K) ``mofal.cp2k.packed`` jobs of K structures, run two at a
-time. Both use the same CP2K input settings. Printed per mode: scheduler jobs, wall time, the CP2K time summed over
-the structures (each output's own ``CP2K`` timing line), and the AiiDA overhead per label,
+structure with ``max_concurrent`` 2, and by the same work chain with ``calculation.pack`` K: ceil(N/K)
+``mofal.cp2k.packed`` jobs of K structures, run two at a time. Both use the same CP2K input settings. Printed per
+mode: scheduler jobs, wall time, the CP2K time summed over the structures (each output's own ``CP2K`` timing line),
+and the AiiDA overhead per label,
 (wall - sum of CP2K time / 2) / labels, where 2 is the number of jobs that run at once.
 
 Run: AIIDA_PATH=.aiida .venv/bin/python benchmarks/packed_labels.py [--n 40] [--k 10] [--code cp2k@slurm-localhost]
@@ -12,7 +13,6 @@ Run: AIIDA_PATH=.aiida .venv/bin/python benchmarks/packed_labels.py [--n 40] [--
 """
 
 import argparse
-import asyncio
 import math
 import re
 import time
@@ -41,56 +41,22 @@ def molecules(n: int):
     return out
 
 
-def one_job_each(code, frames) -> dict:
+def label(code, frames, pack: int) -> dict:
+    """Label ``frames`` with ``mofal.label``, ``pack`` structures per scheduler job, two jobs at a time."""
     from aiida_mofal.workchains.label import LabelWorkChain
 
-    overrides = {'isolated_atoms': False, 'calculation': {'max_concurrent': 2}}
+    overrides = {'isolated_atoms': False, 'calculation': {'max_concurrent': 2, 'pack': pack}}
     builder = LabelWorkChain.get_builder_from_protocol(code, frames, protocol='xtb', overrides=overrides)
     start = time.perf_counter()
     _, node = engine.run_get_node(builder)
     wall = time.perf_counter() - start
     calcs = [n for n in node.called_descendants if isinstance(n, orm.CalcJobNode)]
-    cp2k = sum(cp2k_seconds(c.outputs.retrieved.get_object_content('aiida.out')) for c in calcs)
-    return {'jobs': len(calcs), 'wall': wall, 'cp2k': cp2k, 'labels': node.outputs.dataset.count}
-
-
-def packed(code, frames, k: int) -> dict:
-    from aiida.manage import get_manager
-
-    from aiida_mofal.calculations.cp2k_packed import Cp2kPackedCalculation
-    from aiida_mofal.data import DatasetData
-    from aiida_mofal.workchains.label import label_settings
-
-    settings = orm.Dict(label_settings('xtb')).store()
-    runner = get_manager().get_runner()
-    groups = [frames[i : i + k] for i in range(0, len(frames), k)]
-    start = time.perf_counter()
-    nodes = []
-    for pair in range(0, len(groups), 2):  # two jobs at a time, as max_concurrent 2 above
-        processes = [
-            runner.instantiate_process(
-                Cp2kPackedCalculation,
-                code=code,
-                structures=DatasetData(group).store(),
-                settings=settings,
-                metadata={'options': {'max_wallclock_seconds': 3600}},
-            )
-            for group in groups[pair : pair + 2]
-        ]
-
-        async def both(processes=processes):
-            await asyncio.gather(*(process.step_until_terminated() for process in processes))
-
-        runner.loop.run_until_complete(both())
-        nodes += [process.node for process in processes]
-    wall = time.perf_counter() - start
     cp2k = 0.0
-    for node in nodes:
-        for name in node.outputs.retrieved.base.repository.list_object_names():
-            if name.endswith('.out'):
-                cp2k += cp2k_seconds(node.outputs.retrieved.get_object_content(name))
-    labels = sum(len(node.outputs.frames.get_dict()) for node in nodes if 'frames' in node.outputs)
-    return {'jobs': len(nodes), 'wall': wall, 'cp2k': cp2k, 'labels': labels}
+    for calc in calcs:
+        for name in calc.outputs.retrieved.base.repository.list_object_names():
+            if name.endswith('.out') and not name.startswith('_'):
+                cp2k += cp2k_seconds(calc.outputs.retrieved.get_object_content(name))
+    return {'jobs': len(calcs), 'wall': wall, 'cp2k': cp2k, 'labels': node.outputs.dataset.count}
 
 
 def main():
@@ -106,8 +72,8 @@ def main():
     get_manager().get_runner(communicator=None)  # in process: no broker needed
     code = orm.load_code(args.code)
     frames = molecules(args.n)
-    rows = {f'packed, K={args.k}': packed(code, frames, args.k)}
-    rows['one job per label'] = one_job_each(code, frames[: args.single_n or args.n])
+    rows = {f'packed, K={args.k}': label(code, frames, args.k)}
+    rows['one job per label'] = label(code, frames[: args.single_n or args.n], 1)
     print(f'{args.n} GFN1-xTB labels of small molecules on {args.code}; ceil(N/K) = {math.ceil(args.n / args.k)}')
     print(f'{"mode":<20} {"jobs":>5} {"labels":>7} {"wall s":>8} {"CP2K s":>8} {"overhead s/label":>17}')
     for mode, row in rows.items():

@@ -19,6 +19,7 @@ __all__ = (
     'dataset_from_structures',
     'free_atoms',
     'isolated_atom_energies',
+    'pack_structures',
     'structures_from_dataset',
 )
 
@@ -123,3 +124,26 @@ def free_atoms(dataset: DatasetData) -> dict[str, orm.StructureData]:
         atoms = Atoms(symbol, positions=[[5.0, 5.0, 5.0]], cell=[10.0, 10.0, 10.0], pbc=False)
         outputs[symbol] = orm.StructureData(ase=atoms)
     return outputs
+
+
+@calcfunction
+def pack_structures(source: DatasetData, settings: orm.Dict, members: orm.List) -> DatasetData:
+    """Return the structures of one packed CP2K job (``mofal.cp2k.packed``), in the order of ``members``.
+
+    Each member is ``{'frame': i}`` (frame ``i`` of ``source``) or ``{'element': 'Zn'}`` (that element's free atom,
+    as :func:`~aiida_mofal.cp2k.inputs.isolated_atom` builds it for the single-job path). A calcfunction, so that
+    the job's input is linked to the source data set it was cut from.
+    """
+    from aiida_mofal.cp2k.inputs import isolated_atom
+
+    frames = source.get_atoms()
+    resolved = settings.get_dict()
+    packed = []
+    for member in members.get_list():
+        if 'element' in member:
+            atoms = isolated_atom(member['element'], resolved)
+            atoms.cell = [10.0, 10.0, 10.0]
+        else:
+            atoms = frames[int(member['frame'])]
+        packed.append(atoms)
+    return DatasetData(packed)

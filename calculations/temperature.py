@@ -13,7 +13,7 @@ from aiida.engine import calcfunction
 from aiida_mofal.data import DatasetData
 from aiida_mofal.data.trajectory import MdTrajectoryData
 
-__all__ = ('displaced_starts', 'perturbed_frames', 'ramp_test_set', 'record_temperature_step')
+__all__ = ('displaced_starts', 'perturbed_frames', 'ramp_test_set', 'random_frames', 'record_temperature_step')
 
 #: the metrics of a step's row, as ``evaluate_model`` names them (the paper's three RMSEs and MAE_p95)
 ERROR_KEYS = ('energy_rmse_ev_per_atom', 'force_rmse_ev_per_a', 'stress_rmse_gpa', 'force_mae_ev_per_a')
@@ -67,13 +67,33 @@ def ramp_test_set(trajectory: MdTrajectoryData, settings: orm.Dict) -> DatasetDa
     if available < 1:
         raise ValueError(f'the test ramp {trajectory.pk} has no frame after its start.')
     chosen = np.unique(np.linspace(1, available, min(count, available)).round().astype(int))
-    frames = []
-    for index in chosen.tolist():
-        atoms = trajectory.get_atoms(index, labels=False)
-        atoms.info.update(source_trajectory=trajectory.uuid, source_frame=index, campaign_set='test')
-        atoms.info.update(config_type='periodic', charge=0, multiplicity=1)
-        frames.append(atoms)
-    return DatasetData(frames)
+    return DatasetData([_unlabelled_frame(trajectory, index, 'test') for index in chosen.tolist()])
+
+
+def _unlabelled_frame(trajectory: MdTrajectoryData, index: int, campaign_set: str):
+    atoms = trajectory.get_atoms(index, labels=False)
+    atoms.info.update(source_trajectory=trajectory.uuid, source_frame=index, campaign_set=campaign_set)
+    atoms.info.update(config_type='periodic', charge=0, multiplicity=1)
+    return atoms
+
+
+@calcfunction
+def random_frames(trajectory: MdTrajectoryData, settings: orm.Dict) -> dict:
+    """Draw ``count`` frames of the final ramp at random (seeded, no repeats): the paper's last additions.
+
+    The start (frame 0, the reference with its displacement) is excluded; with fewer frames than ``count`` all of
+    them are taken. Returns ``dataset`` (unlabelled, each frame with ``source_trajectory``, ``source_frame`` and
+    ``campaign_set='random'`` in its info) and ``report`` (``n_frames``, ``n_selected``, ``frames``).
+    """
+    options = settings.get_dict()
+    available = np.arange(1, trajectory.num_frames)
+    if available.size == 0:
+        raise ValueError(f'the final ramp {trajectory.pk} has no frame after its start.')
+    rng = np.random.default_rng(options['seed'])
+    chosen = np.sort(rng.choice(available, size=min(int(options['count']), available.size), replace=False))
+    frames = [_unlabelled_frame(trajectory, index, 'random') for index in chosen.tolist()]
+    report = {'n_frames': int(available.size), 'n_selected': len(frames), 'frames': chosen.tolist(), 'mode': 'random'}
+    return {'dataset': DatasetData(frames), 'report': orm.Dict(report)}
 
 
 @calcfunction
@@ -90,7 +110,9 @@ def record_temperature_step(
 
     ``selection`` is the step's ``select_cbad`` report (frames seen, selected, occupancy per family);
     ``processes`` what the work chain knows of the step: runs, runs that gave a trajectory, configurations
-    labelled, failures, the UUIDs of its processes and the wall time. ``temperature`` is absent at step 0.
+    labelled, failures, the UUIDs of its processes and the wall time. ``temperature`` is absent at step 0 and
+    at the final step of random configurations (``selection`` is then the report of :func:`random_frames`, which
+    updates no CBAD occupancy: ``occupied_*`` are then null).
     """
     values = metrics.get_dict()
     chosen = selection.get_dict()
@@ -102,8 +124,8 @@ def record_temperature_step(
         'frames_seen': chosen['n_frames'],
         'accepted': chosen['n_selected'],
         'training_configurations': training.count,
-        'occupied_pairs': chosen['occupied_pairs']['end'],
-        'occupied_per_family': chosen['occupied_per_family'],
+        'occupied_pairs': (chosen.get('occupied_pairs') or {}).get('end'),
+        'occupied_per_family': chosen.get('occupied_per_family'),
         'percentile_k': k,
         'force_mae_pk_ev_per_a': values.get(f'force_mae_p{k}_ev_per_a'),
         **{key: values.get(key) for key in ERROR_KEYS},

@@ -13,7 +13,6 @@ from ase import Atoms
 
 from aiida_mofal.calculations.campaign import (
     clusters_from_scan,
-    fit_density_from_features,
     initial_dataset,
     isolated_energies_of,
     record_cycle,
@@ -22,26 +21,17 @@ from aiida_mofal.calculations.campaign import (
     split_by_set,
 )
 from aiida_mofal.calculations.datasets import merge_datasets
-from aiida_mofal.calculations.density import fit_density_model
-from aiida_mofal.calculations.mace_evaluate import MaceEvaluateCalculation, evaluate_model
 from aiida_mofal.data import DatasetData
 
+from .campaign_inference import InferenceSteps
 from .campaign_inputs import campaign_inputs, validate_settings
-from .label import LabelWorkChain
-from .md import MdBaseWorkChain, walk_finished_ok, walk_outputs
-from .train import TrainWorkChain
+from .campaign_steps import CampaignSteps, failed_labels, wall_seconds
+from .md import walk_finished_ok, walk_outputs
 
 __all__ = ('ClusterCampaignWorkChain',)
 
 
-def _with_device(settings: Mapping, resource: Mapping) -> dict:
-    """Return ``settings`` with ``device: cuda`` when the step's resource asks for GPUs (else as given)."""
-    from aiida_mofal.remote.resources import device_for
-
-    return {**settings, 'device': device_for(resource['gpus'])} if resource.get('gpus') else dict(settings)
-
-
-class ClusterCampaignWorkChain(WorkChain):
+class ClusterCampaignWorkChain(CampaignSteps, InferenceSteps, WorkChain):
     """The cluster paper's active-learning cycle, from a campaign protocol and overrides.
 
     Initialise (label, train model₀, fit the density model, evaluate), then cycle: explore → scan → extract →
@@ -133,34 +123,9 @@ class ClusterCampaignWorkChain(WorkChain):
         :param options: per step, CalcJob options over ``resources.<step>.options`` (queue, account, ...).
         :raises ValueError: naming the key, the target or the code and the fix.
         """
-        builder = cls.get_builder()
-        for key, value in campaign_inputs(codes, targets, protocol, overrides, options).items():
-            builder[key] = value
-        builder.metadata.label = builder.settings['name']
-        return builder
+        return cls._builder_of(campaign_inputs(codes, targets, protocol, overrides, options))
 
     # ---------------------------------------------------------------------------------------------- helpers
-    def _mace_job(self, what: str, structures: DatasetData, job_settings: dict, density=None):
-        """Submit a ``mofal.mace.evaluate`` job of the current model on the scan code."""
-        resource = self.ctx.settings['resources']['scan']
-        builder = MaceEvaluateCalculation.get_builder()
-        builder.code = self.inputs.scan_code
-        builder.model = self.ctx.model
-        builder.structures = structures
-        if density is not None:
-            builder.density_model = density
-        builder.settings = orm.Dict({**_with_device(resource['settings'], resource), **job_settings})
-        for key, value in resource['options'].items():
-            builder.metadata.options[key] = value
-        builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_{what}'
-        return self.submit(builder)
-
-    def _inference_failed(self, node, what: str):
-        if node.is_finished_ok:
-            return None
-        reason = node.exit_message or f'exit status {node.exit_status}'
-        return self.exit_codes.ERROR_INFERENCE.format(what=what, cycle=self.ctx.cycle, reason=reason)
-
     def _record_cycle(self) -> None:
         """Store the cycle's record: errors, sizes, the scan, and which processes did the cycle's work."""
         roles = self.ctx.cycle_roles
@@ -172,25 +137,16 @@ class ClusterCampaignWorkChain(WorkChain):
         clusters_labelled = None
         label = roles.get('label')
         if label is not None and self.ctx.cycle > 0:
-            failures += len(label.outputs.failed.get_dict()) if 'failed' in label.outputs else 0
+            failures += failed_labels(label)
             clusters_labelled = label.outputs.dataset.count if 'dataset' in label.outputs else None
-        nodes = [*roles.values(), *self.ctx.md_jobs]
-        wall = (max(n.mtime for n in nodes) - min(n.ctime for n in nodes)).total_seconds() if nodes else None
         processes = {
             'walks': walks,
-            'processes': {role: node.uuid for role, node in sorted(roles.items())},
             'evaluation': self.ctx.evaluation.uuid,
             'clusters_labelled': clusters_labelled,
             'failures': failures,
-            'wall_seconds': wall,
+            'wall_seconds': wall_seconds([*roles.values(), *self.ctx.md_jobs]),
         }
-        inputs = {
-            'cycle': orm.Int(self.ctx.cycle),
-            'training': self.ctx.training,
-            'metrics': self.ctx.metrics,
-            'evaluated_on': orm.Str('test' if self.ctx.test is not None else 'training'),
-            'processes': orm.Dict(processes),
-        }
+        inputs = self._record_inputs(self.ctx.metrics, processes)
         if self.ctx.last_scan is not None:
             inputs['scan'] = self.ctx.last_scan
         inputs.update({f'test_{name}': metrics for name, metrics in (self.ctx.get('test_set_metrics') or {}).items()})
@@ -210,13 +166,7 @@ class ClusterCampaignWorkChain(WorkChain):
     # ---------------------------------------------------------------------------------------------- steps
     def setup(self):
         """Read the settings and the length of an MD walk once; start at cycle 0 with no model."""
-        from aiida_mofal.md.protocol import load_md_settings, total_steps
-
-        self.ctx.settings = self.inputs.settings.get_dict()
-        explore = self.ctx.settings['explore']
-        self.ctx.walk_steps = explore['steps'] or total_steps(
-            load_md_settings(explore['protocol'], explore['overrides'])
-        )
+        self.ctx.walk_steps = self._read_settings()
         self.ctx.cycle = 0
         self.ctx.model = None
         self.ctx.test = None
@@ -264,26 +214,12 @@ class ClusterCampaignWorkChain(WorkChain):
         """Start from the given model: cycle 0 fits its density model and evaluates it; cycle 1 fine-tunes it."""
         self.ctx.model = self.inputs.initial_model
 
-    def _label_builder(self, structures: DatasetData, link_label: str, **kwargs):
-        settings = self.ctx.settings
-        builder = LabelWorkChain.get_builder_from_protocol(
-            self.inputs.cp2k_code,
-            structures,
-            protocol=settings['label']['protocol'],
-            overrides=settings['label']['overrides'],
-            options=settings['resources']['cp2k']['options'] or None,
-            **kwargs,
-        )
-        builder.metadata.call_link_label = link_label
-        return builder
-
     def inspect_initial_labels(self):
         """Split the labelled initial set into training and test sets; keep the E0s for every later label."""
         node = self.ctx.initial_label
-        if 'dataset' not in node.outputs:
-            return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason=node.exit_message or 'no data set')
-        if node.exit_status == LabelWorkChain.exit_codes.ERROR_ISOLATED_ATOMS_FAILED.status:
-            return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason=node.exit_message)
+        failed = self._initial_labels_failed(node)
+        if failed:
+            return failed
         parts = split_by_set(node.outputs.dataset)
         self.ctx.training = parts['train']
         self.ctx.test = parts.get('test')
@@ -291,77 +227,20 @@ class ClusterCampaignWorkChain(WorkChain):
         self.ctx.cycle_roles['label'] = node
         return None
 
-    def train(self):
-        """Train (cycle 0) or retrain: fine-tune from the previous model unless the campaign says otherwise."""
-        settings = self.ctx.settings
-        parent = self.ctx.model if (self.ctx.model is not None and settings['train']['fine_tune']) else None
-        builder = TrainWorkChain.get_builder_from_protocol(
-            self.inputs.train_code,
-            self.ctx.training,
-            test=self.ctx.test,
-            protocol=settings['train']['protocol'],
-            overrides=_with_device(settings['train']['overrides'], settings['resources']['train']),
-            parent_model=parent,
-            seed=settings['initial']['seed'] + self.ctx.cycle,
-            options=settings['resources']['train']['options'] or None,
-        )
-        builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_train'
-        return ToContext(training_run=self.submit(builder))
-
-    def inspect_training(self):
-        """Keep the new model."""
-        node = self.ctx.training_run
-        if not node.is_finished_ok or 'model' not in node.outputs:
-            return self.exit_codes.ERROR_TRAINING.format(cycle=self.ctx.cycle, reason=node.exit_message or 'no model')
-        self.ctx.model = node.outputs.model
-        self.ctx.cycle_roles['train'] = node
-        return None
-
     def fit_and_evaluate(self):
         """Fit the new model's density model on its training set and evaluate it (here, or as jobs)."""
         self.ctx.evaluation_set = self.ctx.test if self.ctx.test is not None else self.ctx.training
         if 'scan_code' in self.inputs:
-            features = self._mace_job('features', self.ctx.training, {'mode': 'scan', 'write_features': True})
-            evaluation = self._mace_job('evaluate', self.ctx.evaluation_set, {'mode': 'evaluate'})
-            extra = {
-                f'test_job_{name}': self._mace_job(f'test_{name}', dataset, {'mode': 'evaluate'})
-                for name, dataset in sorted(self.inputs.get('test_sets', {}).items())
-            }
-            return ToContext(features_job=features, evaluation_job=evaluation, **extra)
-        density_settings = orm.Dict(self.ctx.settings['density']['settings'])
-        self.ctx.density, fit = fit_density_model.run_get_node(self.ctx.model, self.ctx.training, density_settings)
-        results, self.ctx.evaluation = evaluate_model.run_get_node(self.ctx.model, self.ctx.evaluation_set)
-        self.ctx.metrics = results['metrics']
-        self.ctx.cycle_roles.update(density_fit=fit, evaluation=self.ctx.evaluation)
-        self.ctx.test_set_metrics = {}
-        for name, dataset in sorted(self.inputs.get('test_sets', {}).items()):
-            results, node = evaluate_model.run_get_node(self.ctx.model, dataset)
-            self.ctx.test_set_metrics[name] = results['metrics']
-            self.ctx.cycle_roles[f'test_{name}'] = node
+            return self._submit_fit_and_evaluate()
+        self._fit_and_evaluate_here()
         return None
 
     def record(self):
         """Collect the inference jobs (if any) and record the cycle."""
         if 'scan_code' in self.inputs:
-            for what, job in (('features', self.ctx.features_job), ('evaluate', self.ctx.evaluation_job)):
-                failed = self._inference_failed(job, what)
-                if failed:
-                    return failed
-            density_settings = orm.Dict(self.ctx.settings['density']['settings'])
-            self.ctx.density, fit = fit_density_from_features.run_get_node(
-                self.ctx.model, self.ctx.features_job.outputs.scan, density_settings
-            )
-            self.ctx.evaluation = self.ctx.evaluation_job
-            self.ctx.metrics = self.ctx.evaluation_job.outputs.metrics
-            self.ctx.cycle_roles.update(features=self.ctx.features_job, density_fit=fit, evaluation=self.ctx.evaluation)
-            self.ctx.test_set_metrics = {}
-            for name in sorted(self.inputs.get('test_sets', {})):
-                job = self.ctx[f'test_job_{name}']
-                failed = self._inference_failed(job, f'test set {name}')
-                if failed:
-                    return failed
-                self.ctx.test_set_metrics[name] = job.outputs.metrics
-                self.ctx.cycle_roles[f'test_{name}'] = job
+            failed = self._collect_inference()
+            if failed:
+                return failed
         self._record_cycle()
         return None
 
@@ -410,19 +289,10 @@ class ClusterCampaignWorkChain(WorkChain):
                 seed = int(rng.integers(2**31))
                 walks.append({'seed': seed, 'schedule': [stage]})
                 records.append({'target': name, 'walk': walk, 'pressure': stage['pressure'], 'seed': seed})
-            builder = MdBaseWorkChain.get_builder_from_protocol(
-                self.inputs.md_code,
-                structure,
-                self.ctx.model,
-                protocol=explore['protocol'],
-                overrides=explore['overrides'],
-                engine=explore['engine'],
-                options=settings['resources']['md']['options'] or None,
-                walks=walks,
-            )
+            link_label = f'cycle_{self.ctx.cycle}_explore_{name}'
+            builder = self._explore_builder(structure, explore['overrides'], link_label, walks=walks)
             if settings['resources']['md'].get('gpus'):
                 builder.md.device = orm.Str('cuda')
-            builder.metadata.call_link_label = f'cycle_{self.ctx.cycle}_explore_{name}'
             self.to_context(md_jobs=append_(self.submit(builder)))
             self.ctx.walk_records += records
             self.ctx.walk_jobs += [job] * len(records)  # which job of md_jobs ran each walk
@@ -513,9 +383,5 @@ class ClusterCampaignWorkChain(WorkChain):
 
     def finalise(self):
         """Attach the final model, density model and data sets."""
-        self.out('model', self.ctx.model)
-        self.out('density_model', self.ctx.density)
-        self.out('dataset', self.ctx.training)
-        if self.ctx.test is not None:
-            self.out('test_set', self.ctx.test)
+        self._attach_results(density_model=self.ctx.density)
         self.report(f'campaign done after cycle {self.ctx.cycle}: {self.ctx.stop_reason}')

@@ -18,7 +18,7 @@ from aiida_mofal.campaign.config import CampaignSettings, campaign_settings
 
 from .label import check_options, data_dir_for, label_settings
 
-__all__ = ('CALCULATIONS', 'campaign_inputs', 'validate_settings')
+__all__ = ('CALCULATIONS', 'campaign_inputs', 'label_overrides', 'validate_settings')
 
 #: the CalcJob that each ``resources`` entry runs (its options are checked against it)
 CALCULATIONS = {'cp2k': 'cp2k', 'train': 'mofal.mace.train', 'md': 'mofal.md', 'scan': 'mofal.mace.evaluate'}
@@ -33,6 +33,19 @@ def validate_settings(value: orm.Dict, _) -> str | None:
     except ValueError as error:
         return f'campaign settings: {error}'
     return None
+
+
+def label_overrides(settings: Mapping) -> dict:
+    """Return the label overrides of a campaign, with ``resources.cp2k.pack`` as ``calculation.pack``.
+
+    Packing is a property of where the labels run (a queue that caps a user's jobs), so the campaign file says it
+    next to the CP2K code; the label work chain reads it from its settings.
+    """
+    overrides = dict(settings['label']['overrides'] or {})
+    pack = int(settings['resources']['cp2k'].get('pack') or 1)
+    if pack > 1:
+        overrides['calculation'] = {**overrides.get('calculation', {}), 'pack': pack}
+    return overrides
 
 
 def _checked(section: str, check: Callable, *args) -> Any:
@@ -99,6 +112,51 @@ def _target(name: str, value: orm.StructureData | Atoms | str | Path, label: dic
     return value if isinstance(value, orm.StructureData) else orm.StructureData(ase=atoms)
 
 
+def checked_codes(
+    resources: dict,
+    codes: Mapping[str, orm.AbstractCode | str],
+    options: Mapping[str, Mapping[str, Any]] | None,
+    calculations: Mapping[str, str],
+    remote: bool = True,
+) -> dict[str, orm.AbstractCode]:
+    """Load the code of every step of ``resources`` and check its CalcJob options; return step → code.
+
+    ``resources`` is changed in place: each step's ``code`` becomes the code's full label and ``options`` are merged
+    over its options. With ``remote`` (the cluster campaign) a code of the wrong kind is refused and the step's
+    GPUs, partition, QOS and account are written as the scheduler options of the code's computer.
+    """
+    for step, extra in (options or {}).items():
+        if resources.get(step) is None:
+            raise ValueError(f'options: no step {step!r} in resources; steps: {", ".join(calculations)}.')
+        resources[step]['options'] = {**resources[step]['options'], **extra}
+    loaded = {}
+    for step in [step for step in calculations if resources.get(step) is not None]:
+        loaded[step] = _load_code(step, codes.get(step) or resources[step]['code'])
+        resources[step]['code'] = loaded[step].full_label
+        if remote:
+            _check_kind(step, loaded[step])
+            resources[step]['options'] = _checked(
+                f'resources.{step}', _scheduler_options, resources[step], loaded[step]
+            )
+        error = check_options(resources[step]['options'], calculations[step])
+        if error:
+            raise ValueError(f'resources.{step}.options: {error}')
+    return loaded
+
+
+def checked_protocols(settings: Mapping) -> tuple[dict, dict]:
+    """Check the label, MACE and MD protocols and overrides that ``settings`` name; return (label, MD) settings."""
+    from aiida_mofal.md.protocol import load_md_settings
+    from aiida_mofal.mlp.training import validate_train_protocol
+    from aiida_mofal.protocols import load_protocol
+
+    label = _checked('label', label_settings, settings['label']['protocol'], label_overrides(settings))
+    train = _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
+    _checked('train', validate_train_protocol, train)
+    explore = settings['explore']
+    return label, _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
+
+
 def campaign_inputs(
     codes: Mapping[str, orm.AbstractCode | str] | None,
     targets: Mapping[str, orm.StructureData | Atoms | str | Path],
@@ -112,33 +170,15 @@ def campaign_inputs(
 
     :raises ValueError: naming the key, the target or the code and the fix.
     """
-    from aiida_mofal.md.protocol import SANE_TIMESTEP, load_md_settings
-    from aiida_mofal.mlp.training import validate_train_protocol
-    from aiida_mofal.protocols import load_protocol
+    from aiida_mofal.md.protocol import SANE_TIMESTEP
     from aiida_mofal.uncertainty.gmm import DensityModel
 
     settings = campaign_settings(protocol, overrides).model_dump(mode='json')
     resources, codes = settings['resources'], dict(codes or {})
     if codes.get('scan') is not None and resources['scan'] is None:
         resources['scan'] = {'code': '', 'options': {}, 'settings': {}}
-    for step, extra in (options or {}).items():
-        if resources.get(step) is None:
-            raise ValueError(f'options: no step {step!r} in resources; steps: {", ".join(CALCULATIONS)}.')
-        resources[step]['options'] = {**resources[step]['options'], **extra}
-    loaded = {}
-    for step in [step for step in CALCULATIONS if resources.get(step) is not None]:
-        loaded[step] = _load_code(step, codes.get(step) or resources[step]['code'])
-        _check_kind(step, loaded[step])
-        resources[step]['code'] = loaded[step].full_label
-        resources[step]['options'] = _checked(f'resources.{step}', _scheduler_options, resources[step], loaded[step])
-        error = check_options(resources[step]['options'], CALCULATIONS[step])
-        if error:
-            raise ValueError(f'resources.{step}.options: {error}')
-    label = _checked('label', label_settings, settings['label']['protocol'], settings['label']['overrides'])
-    train = _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
-    _checked('train', validate_train_protocol, train)
-    explore = settings['explore']
-    md = _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
+    loaded = checked_codes(resources, codes, options, CALCULATIONS)
+    label, md = checked_protocols(settings)
     fastest = max(stage['timestep'] for stage in md['schedule'])
     if fastest > SANE_TIMESTEP:
         raise ValueError(

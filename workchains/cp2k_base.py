@@ -26,7 +26,9 @@ class Cp2kBaseWorkChain(RestartWorkChain):
     * ``handle_scf_not_converged`` (450): first more SCF steps from the last wavefunction; then the robust
       settings of :func:`~aiida_mofal.cp2k.inputs.robust_scf_section` (DFT: diagonalisation, Broyden mixing,
       Fermi-Dirac smearing; xTB: orbital transformation); then give up (``ERROR_SCF_UNRECOVERABLE``).
-    * ``handle_out_of_walltime`` (400): CP2K stopped at its own ``WALLTIME``: continue from the wavefunction.
+    * ``handle_out_of_walltime`` (400, 120): CP2K stopped at its own ``WALLTIME``, or the scheduler stopped the
+      job at its time limit (SLURM's ``CANCELLED ... DUE TO TIME LIMIT``): continue from the wavefunction (CP2K
+      starts from ATOMIC where the killed run left none).
     * ``handle_no_output`` (210, 303): a crash or kill with no complete output: retry once unchanged, then give
       up (``ERROR_CRASHED``) with the last lines CP2K wrote.
     * ``handle_cp2k_abort`` (304): CP2K stopped itself (``CPABORT``/``CPASSERT``: an input it cannot run, a
@@ -82,10 +84,17 @@ class Cp2kBaseWorkChain(RestartWorkChain):
         self._restart_from(node, parameters)
         return ProcessHandlerReport(True)
 
-    @process_handler(priority=400, exit_codes=[Cp2kCalculation.exit_codes.ERROR_OUT_OF_WALLTIME])
+    @process_handler(
+        priority=400,
+        exit_codes=[
+            Cp2kCalculation.exit_codes.ERROR_OUT_OF_WALLTIME,
+            Cp2kCalculation.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME,
+        ],
+    )
     def handle_out_of_walltime(self, node):
-        """Fix CP2K's WALLTIME reached (400): continue from the wavefunction it wrote."""
-        self.report(f'{node.process_label}<{node.pk}> reached its walltime: restarting from its wavefunction')
+        """Fix a walltime stop, CP2K's own (400) or the scheduler's (120): continue from the wavefunction."""
+        who = 'the scheduler' if node.exit_status == 120 else 'CP2K'
+        self.report(f'{node.process_label}<{node.pk}> was stopped by {who} at its walltime: restarting')
         self._restart_from(node, self._parameters())
         return ProcessHandlerReport(True)
 

@@ -225,6 +225,13 @@ class EquationOfStateWorkChain(WorkChain):
         for key in ('ev', 'pv', 'fluctuations', 'strain', 'strain_reference'):
             if key in self.ctx and not self._failed(key) and key != 'strain_reference':
                 self._analyse(key)
+        if 'ev' in self.ctx.failed and 'result' in self.ctx.ev.outputs:
+            # relaxations left unconverged at max_iterations: the points are still fitted and stored, flagged
+            # ('relaxation(s) did not converge'), and the method still counts as failed
+            reason = self.ctx.failed['ev']
+            self._analyse('ev')
+            if self.ctx.failed['ev'] != reason:  # the fit failed too: keep both reasons
+                self.ctx.failed['ev'] = f'{reason}; {self.ctx.failed["ev"]}'
 
     def run_second(self):
         """Finite strain after its NPT reference: NVT walks at V(1 ± δ) around ⟨V⟩ of the reference run."""

@@ -14,6 +14,7 @@ from aiida_mofal.calculations.labels import (
     dataset_from_structures,
     free_atoms,
     isolated_atom_energies,
+    pack_structures,
     structures_from_dataset,
 )
 from aiida_mofal.cp2k.inputs import LabelInputError, build_cp2k_parameters, check_labelling_input, isolated_atom
@@ -113,7 +114,10 @@ class LabelWorkChain(WorkChain):
     """Label structures (periodic cells and/or charged clusters) with CP2K into one data set, with E0s.
 
     Every structure runs under a :class:`Cp2kBaseWorkChain` (restarts for SCF failures, walltime, crashes),
-    at most ``settings.calculation.max_concurrent`` at once. Converged labels are collected by the
+    at most ``settings.calculation.max_concurrent`` at once. With ``settings.calculation.pack`` K > 1 the
+    structures (and free atoms) go K at a time into ``mofal.cp2k.packed`` jobs instead (one scheduler job runs K
+    CP2K single points; ``max_concurrent`` then counts those jobs); a structure that a packed job did not label
+    is resubmitted alone, under the base work chain and its restarts. Converged labels are collected by the
     ``collect_labels`` calcfunction; structures that could not be labelled are left out of the data set and
     listed in the ``failed`` output, and the work chain then ends with exit code 401 (some failed).
     """
@@ -219,34 +223,110 @@ class LabelWorkChain(WorkChain):
         builder.clean_workdir = self.inputs.clean_workdir
         return builder
 
+    def _next_jobs(self) -> list[list[dict]]:
+        """Take the next ``max_concurrent`` jobs off the queue: single entries, or groups of ``pack`` entries.
+
+        An entry marked ``single`` (a packed job could not label it) always runs alone, with restarts.
+        """
+        calculation = self.ctx.settings['calculation']
+        size, pack = max(1, int(calculation['max_concurrent'])), max(1, int(calculation.get('pack', 1)))
+        jobs, queue = [], list(self.ctx.queue)
+        while queue and len(jobs) < size:
+            if pack == 1 or queue[0].get('single'):
+                jobs.append([queue.pop(0)])
+                continue
+            group = []
+            while queue and len(group) < pack and not queue[0].get('single'):
+                group.append(queue.pop(0))
+            jobs.append(group)
+        self.ctx.queue = queue
+        return jobs
+
+    def _packed_builder(self, group: list[dict]):
+        from aiida_mofal.calculations.cp2k_packed import Cp2kPackedCalculation
+
+        calculation = self.ctx.settings['calculation']
+        options = {
+            'resources': dict(calculation['resources']),
+            'max_wallclock_seconds': int(calculation['max_wallclock_seconds']),
+            **calculation.get('options', {}),
+            **(self.inputs.options.get_dict() if 'options' in self.inputs else {}),
+        }
+        options.pop('parser_name', None)
+        members = [{k: v for k, v in entry.items() if k in ('frame', 'element')} for entry in group]
+        builder = Cp2kPackedCalculation.get_builder()
+        builder.code = self.inputs.code
+        builder.structures = pack_structures(self.ctx.source, self.inputs.settings, orm.List(members))
+        builder.settings = self.inputs.settings
+        builder.metadata.options = options
+        return builder
+
     def submit_batch(self):
-        """Submit the next ``max_concurrent`` single points and wait for them."""
-        size = max(1, int(self.ctx.settings['calculation']['max_concurrent']))
-        batch, self.ctx.queue = self.ctx.queue[:size], self.ctx.queue[size:]
+        """Submit the next ``max_concurrent`` jobs (single points, or packed groups of them) and wait for them."""
         self.ctx.batch = []
-        for entry in batch:
-            builder = self._builder(self.ctx.structures[entry['key']], self._atoms(entry))
-            builder.metadata.call_link_label = entry['key']
-            self.to_context(**{f'cp2k_{entry["key"]}': self.submit(builder)})
-            self.ctx.batch.append(entry)
-        self.report(f'submitted {len(batch)} CP2K single point(s); {len(self.ctx.queue)} waiting')
+        jobs = self._next_jobs()
+        pack = int(self.ctx.settings['calculation'].get('pack', 1))
+        for group in jobs:
+            if pack == 1 or group[0].get('single'):
+                entry = group[0]
+                builder = self._builder(self.ctx.structures[entry['key']], self._atoms(entry))
+                builder.metadata.call_link_label = entry['key']
+                self.to_context(**{f'cp2k_{entry["key"]}': self.submit(builder)})
+                self.ctx.batch.append(entry)
+                continue
+            self.ctx.packs = self.ctx.get('packs', 0) + 1
+            name = f'pack_{self.ctx.packs}'
+            builder = self._packed_builder(group)
+            builder.metadata.call_link_label = name
+            self.to_context(**{f'cp2k_{name}': self.submit(builder)})
+            self.ctx.batch.append({'key': name, 'members': group})
+        labels = sum(len(entry.get('members', [entry])) for entry in self.ctx.batch)
+        waiting = len(self.ctx.queue)  # `mofal run`'s progress bar reads this line (cli/progress.py)
+        self.report(f'submitted {labels} CP2K single point(s); {waiting} waiting ({len(jobs)} scheduler job(s))')
 
     def inspect_batch(self):
         """Keep converged labels; record every failure with its reason (and the frame or element it is of)."""
         for entry in self.ctx.batch:
             key = entry['key']
             node = self.ctx[f'cp2k_{key}']
+            if 'members' in entry:
+                self._inspect_packed(node, entry['members'])
+                continue
             if node.is_finished_ok and 'labels' in node.outputs:
-                if 'element' in entry:
-                    self.ctx.atom_labels[entry['element']] = node.outputs.labels
-                else:
-                    self.ctx.frame_labels[key] = {'labels': node.outputs.labels, 'frame': entry['frame']}
+                self._keep(entry, node.outputs.labels)
             else:
                 state = f'exit status {node.exit_status}' if node.is_finished else node.process_state.value
                 reason = node.exit_message or state
                 where = {'element': entry['element']} if 'element' in entry else {'frame': entry['frame']}
                 self.ctx.failed[key] = {'pk': node.pk, 'exit_status': node.exit_status, 'reason': reason, **where}
                 self.report(f'{key} could not be labelled ({node.process_label}<{node.pk}>): {reason}')
+
+    def _keep(self, entry: Mapping, labels: orm.ArrayData) -> None:
+        if 'element' in entry:
+            self.ctx.atom_labels[entry['element']] = labels
+        else:
+            self.ctx.frame_labels[entry['key']] = {'labels': labels, 'frame': entry['frame']}
+
+    def _inspect_packed(self, node: orm.CalcJobNode, members: list[dict]) -> None:
+        """Keep each label of a packed job; put each structure it did not label back in the queue, to run alone."""
+        from aiida_mofal.calculations.cp2k_packed import frame_name
+
+        made = node.outputs.labels if 'labels' in node.outputs else {}
+        failed = node.outputs.failed.get_dict() if 'failed' in node.outputs else {}
+        retry, reasons = [], []
+        for index, entry in enumerate(members):
+            name = frame_name(index)
+            if name in made:
+                self._keep(entry, made[name])
+                continue
+            reasons.append(failed.get(str(index)) or node.exit_message or f'exit status {node.exit_status}')
+            retry.append(entry['key'])
+            self.ctx.queue.append({**entry, 'single': True})
+        if retry:
+            self.report(
+                f'packed job {node.process_label}<{node.pk}> left {len(retry)} of {len(members)} unlabelled '
+                f'({", ".join(retry)}): resubmitting each alone; first reason: {reasons[0]}'
+            )
 
     def collect(self):
         """Build the labelled data set (calcfunction) and report what was left out."""

@@ -99,12 +99,7 @@ def check_melt_quench_inputs(
     else:
         if model is None or force_field is not None:
             raise ValueError(f'engine {engine} runs a MACE model: give model (a mofal.mace_model) and no force field')
-        missing = [element for element in elements if element not in model.elements]
-        if missing:
-            raise ValueError(
-                f'{what} contains {", ".join(missing)}, which MACE model {model.pk or "(unstored)"} (elements '
-                f'{", ".join(model.elements)}) cannot describe; train a model on these elements first'
-            )
+        model.require_elements(elements, what=what)
     return parameters
 
 

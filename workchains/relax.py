@@ -3,7 +3,13 @@
 A job that stops some structures at their step limit (``ERROR_NOT_CONVERGED``) or before the walltime
 (``ERROR_OUT_OF_WALLTIME``) is followed by one that relaxes only those, each from the geometry it reached; the
 converged ones are kept. The outputs are those of :class:`~aiida_mofal.calculations.relax.MaceRelaxCalculation`
-for every structure, whichever job relaxed it; ``result`` joins the jobs' records (:func:`join_relax_results`).
+for every structure, whichever job relaxed it; ``result`` joins the jobs' records (:func:`join_relax_results`) and
+says whether all converged (``converged``, ``unconverged``).
+
+When ``max_iterations`` jobs leave some structure unconverged, the work chain ends with
+``ERROR_MAXIMUM_ITERATIONS_EXCEEDED`` (401) *and* its outputs: the last geometry, forces and record of every
+structure, ``result['converged']`` false. (``BaseRestartWorkChain.inspect_process`` aborts at the limit before
+``results`` would run, so the handler attaches them itself, as aiida-core documents for that case.)
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ __all__ = ('MaceRelaxWorkChain', 'join_relax_results')
 def join_relax_results(**results: orm.Dict) -> orm.Dict:
     """Join the ``result`` records of consecutive relaxation jobs (``result_0``, ``result_1``, ...): the last wins.
 
-    Each structure's record is that of the job that relaxed it last, with the steps of all jobs added up.
+    Each structure's record is that of the job that relaxed it last, with the steps of all jobs added up;
+    ``converged`` says whether every structure converged, ``unconverged`` names those that did not.
     """
     joined: dict[str, dict] = {}
     ordered = sorted(results, key=lambda key: int(key.rsplit('_', 1)[1]))
@@ -36,7 +43,9 @@ def join_relax_results(**results: orm.Dict) -> orm.Dict:
             steps = joined.get(name, {}).get('steps', 0)
             joined[name] = {**record, 'steps': steps + record['steps']}
     last = results[ordered[-1]].get_dict()
-    return orm.Dict({**last, 'structures': joined, 'jobs': len(ordered)})
+    unconverged = sorted(name for name, record in joined.items() if not record['converged'])
+    return orm.Dict({**last, 'structures': joined, 'jobs': len(ordered), 'converged': not unconverged,
+                     'unconverged': unconverged})  # fmt: skip
 
 
 class MaceRelaxWorkChain(RestartWorkChain):
@@ -57,7 +66,8 @@ class MaceRelaxWorkChain(RestartWorkChain):
         )
         spec.output_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Relaxed, by name.')
         spec.output_namespace('forces', valid_type=orm.ArrayData, dynamic=True, help='Forces and stress, by name.')
-        spec.output('result', valid_type=orm.Dict, help='Per name: energy, stress, volume, steps, converged.')
+        spec.output('result', valid_type=orm.Dict, help='Per name: energy, stress, volume, steps, converged; '
+                    'converged (all), unconverged (names), jobs.')  # fmt: skip
 
     @classmethod
     def get_builder_for(
@@ -127,26 +137,37 @@ class MaceRelaxWorkChain(RestartWorkChain):
         ],
     )
     def handle_not_converged(self, node):
-        """Continue every structure that hit the step limit or the walltime from the geometry it reached."""
+        """Continue every structure that hit the step limit or the walltime from the geometry it reached.
+
+        At ``max_iterations`` there is no next job: attach the last outputs (``result['converged']`` false) and
+        end with ``ERROR_MAXIMUM_ITERATIONS_EXCEEDED``.
+        """
         pending = self._collect(node)
+        if self.ctx.iteration >= self.inputs.max_iterations.value:
+            self.report(f'{node.process_label}<{node.pk}>: {len(pending)} structure(s) still unconverged after '
+                        f'{self.ctx.iteration} job(s) (max_iterations): {", ".join(pending)}; attaching their last '
+                        'geometries')  # fmt: skip
+            self.ctx.is_finished = True  # inspect_process then returns the report's exit code, outputs attached
+            self._attach_all()
+            return ProcessHandlerReport(True, self.exit_codes.ERROR_MAXIMUM_ITERATIONS_EXCEEDED)
         self.report(f'{node.process_label}<{node.pk}>: {len(pending)} structure(s) continue: {", ".join(pending)}')
         return ProcessHandlerReport(True)
 
-    def results(self):
-        """Attach every structure's last outputs and the joined records."""
-        node = self.ctx.children[self.ctx.iteration - 1]
-        if node.is_finished_ok:
-            self._collect(node)
+    def _attach_all(self) -> int:
+        """Attach every structure's last outputs and the joined records; return how many structures."""
         structures = {name: pair[0] for name, pair in self.ctx.relaxed.items()}
         forces = {name: pair[1] for name, pair in self.ctx.relaxed.items()}
         self.out('structures', structures)
         self.out('forces', forces)
-        if len(self.ctx.results) == 1:
-            self.out('result', self.ctx.results[0])
-        elif self.ctx.results:
+        if self.ctx.results:
             self.out('result', join_relax_results(**{f'result_{k}': r for k, r in enumerate(self.ctx.results)}))
-        if not self.ctx.is_finished and self.ctx.iteration >= self.inputs.max_iterations.value:
-            self.report(f'structures still unconverged after {self.ctx.iteration} jobs')
-            return self.exit_codes.ERROR_MAXIMUM_ITERATIONS_EXCEEDED
-        self.report(f'relaxed {len(structures)} structure(s) in {self.ctx.iteration} job(s)')
+        return len(structures)
+
+    def results(self):
+        """Attach every structure's last outputs and the joined records (the last job succeeded)."""
+        node = self.ctx.children[self.ctx.iteration - 1]
+        if node.is_finished_ok:
+            self._collect(node)
+        count = self._attach_all()
+        self.report(f'relaxed {count} structure(s) in {self.ctx.iteration} job(s)')
         return None

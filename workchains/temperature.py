@@ -11,25 +11,22 @@ from aiida.engine import ExitCode, ToContext, WorkChain, if_, while_
 from ase import Atoms
 
 from aiida_mofal.calculations.datasets import merge_datasets
-from aiida_mofal.calculations.mace_evaluate import evaluate_model
 from aiida_mofal.calculations.selection import select_cbad
 from aiida_mofal.calculations.temperature import (
     displaced_starts,
     perturbed_frames,
     ramp_test_set,
-    record_temperature_step,
 )
 from aiida_mofal.data import DatasetData
 
-from .label import LabelWorkChain
-from .md import MdBaseWorkChain
+from .campaign_steps import CampaignSteps, failed_labels
 from .temperature_inputs import temperature_inputs, validate_temperature_settings
-from .train import TrainWorkChain
+from .temperature_steps import EvaluationAndFinalSteps
 
 __all__ = ('TemperatureCampaignWorkChain',)
 
 
-class TemperatureCampaignWorkChain(WorkChain):
+class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkChain):
     """Grow a training set by MD at rising temperatures, keeping at most one CBAD-new configuration per run.
 
     Step 0: CBAD-select random perturbations of the experimental structure, label them (energy, forces, stress),
@@ -37,9 +34,14 @@ class TemperatureCampaignWorkChain(WorkChain):
     (T_k = 100, 200, ... K by default): one MD job of ``explore.runs`` independent NPT walks from randomly displaced
     starts with model k−1; from each run at most one frame, the one adding most new (type, bin) pairs against the
     training set's CBAD occupancy (``select_cbad``, ``best_per_trajectory``); label; retrain (fine-tune or from
-    scratch); evaluate on the test set. It stops after T_max, or at the first step that accepts nothing; either
-    way it ends with exit status 0 and a message saying which.
+    scratch); evaluate on the test set. It stops after T_max, or at the first step that accepts nothing; then,
+    as the paper does, ``final.random`` frames drawn at random from one more ramp run with the last model are
+    labelled and added, and the final model is trained on them. It ends with exit status 0 and a message saying
+    why it stopped. With an ``evaluate_code`` the evaluations run as ``mofal.mace.evaluate`` jobs on it; without,
+    in this process (small systems).
     """
+
+    _round, _roles = 'step', 'roles'  # of CampaignSteps: ctx.step counts the rounds, ctx.roles keeps their processes
 
     @classmethod
     def define(cls, spec):
@@ -55,6 +57,7 @@ class TemperatureCampaignWorkChain(WorkChain):
         spec.input('cp2k_code', valid_type=orm.AbstractCode)
         spec.input('train_code', valid_type=orm.AbstractCode)
         spec.input('md_code', valid_type=orm.AbstractCode)
+        spec.input('evaluate_code', valid_type=orm.AbstractCode, required=False, help='Python+MACE: evaluation jobs')
         spec.outline(
             cls.setup,
             cls.perturb_and_select,
@@ -67,7 +70,8 @@ class TemperatureCampaignWorkChain(WorkChain):
                 cls.label_test_set,
                 cls.inspect_test_set,
             ),
-            cls.evaluate_and_record,
+            cls.evaluate,
+            cls.record,
             while_(cls.should_continue)(
                 cls.explore,
                 cls.select,
@@ -76,10 +80,21 @@ class TemperatureCampaignWorkChain(WorkChain):
                     cls.merge,
                     cls.train,
                     cls.inspect_training,
-                    cls.evaluate_and_record,
+                    cls.evaluate,
+                    cls.record,
                 ).else_(
                     cls.nothing_accepted,
                 ),
+            ),
+            if_(cls.wants_random)(
+                cls.run_final_ramp,
+                cls.pick_random,
+                cls.label,
+                cls.merge,
+                cls.train,
+                cls.inspect_training,
+                cls.evaluate,
+                cls.record,
             ),
             cls.finalise,
         )
@@ -103,6 +118,8 @@ class TemperatureCampaignWorkChain(WorkChain):
             430, 'ERROR_EXPLORATION', message='no MD run of step {step} ({temperature} K) gave frames: {reason}'
         )
         spec.exit_code(440, 'ERROR_LABELLING', message='no configuration of step {step} could be labelled: {reason}')
+        spec.exit_code(445, 'ERROR_FINAL_RAMP', message='the final ramp gave no frames to draw from: {reason}')
+        spec.exit_code(450, 'ERROR_EVALUATION', message='the evaluation of step {step} failed: {reason}')
 
     @classmethod
     def get_builder_from_protocol(
@@ -128,63 +145,25 @@ class TemperatureCampaignWorkChain(WorkChain):
         :param options: per step, CalcJob options over ``resources.<step>.options``.
         :raises ValueError: naming the key, the structure or the code and the fix.
         """
-        builder = cls.get_builder()
-        for key, value in temperature_inputs(codes, structure, protocol, overrides, options).items():
-            builder[key] = value
-        builder.metadata.label = builder.settings['name']
-        return builder
+        return cls._builder_of(temperature_inputs(codes, structure, protocol, overrides, options))
 
     # ---------------------------------------------------------------------------------------------- helpers
-    def _options(self, step: str) -> dict | None:
-        return self.ctx.settings['resources'][step]['options'] or None
-
-    def _label_builder(self, structures: DatasetData, link_label: str, **kwargs):
-        settings = self.ctx.settings
-        builder = LabelWorkChain.get_builder_from_protocol(
-            self.inputs.cp2k_code,
-            structures,
-            protocol=settings['label']['protocol'],
-            overrides=settings['label']['overrides'],
-            options=self._options('cp2k'),
-            **kwargs,
-        )
-        builder.metadata.call_link_label = link_label
-        return builder
-
     def _md_builder(self, schedule: list[dict], link_label: str, walks: list[dict] | None = None, seed: int = 0):
-        explore = self.ctx.settings['explore']
-        overrides = {**explore['overrides'], 'schedule': schedule, 'seed': seed}
-        builder = MdBaseWorkChain.get_builder_from_protocol(
-            self.inputs.md_code,
-            self.inputs.structure,
-            self.ctx.model,
-            protocol=explore['protocol'],
-            overrides=overrides,
-            engine=explore['engine'],
-            options=self._options('md'),
-            walks=walks,
-        )
-        builder.metadata.call_link_label = link_label
-        return builder
+        overrides = {**self.ctx.settings['explore']['overrides'], 'schedule': schedule, 'seed': seed}
+        return self._explore_builder(self.inputs.structure, overrides, link_label, walks=walks)
 
     def _seed(self) -> int:
         return int(self.ctx.settings['initial']['seed']) * 1000 + self.ctx.step
-
-    def _failed_labels(self, node) -> int:
-        return len(node.outputs.failed.get_dict()) if 'failed' in node.outputs else 0
 
     # ---------------------------------------------------------------------------------------------- step 0
     def setup(self):
         """Read the settings, the temperature ladder and the run length once; start at step 0 with no model."""
         from aiida_mofal.campaign.temperature import temperatures
-        from aiida_mofal.md.protocol import load_md_settings, total_steps
 
-        self.ctx.settings = self.inputs.settings.get_dict()
-        explore = self.ctx.settings['explore']
+        self.ctx.run_steps = self._read_settings()
         self.ctx.temperatures = temperatures(self.ctx.settings)
-        protocol_steps = total_steps(load_md_settings(explore['protocol'], explore['overrides']))
-        self.ctx.run_steps = explore['steps'] or protocol_steps
         self.ctx.step = 0
+        self.ctx.final = False
         self.ctx.model = None
         self.ctx.test = None
         self.ctx.stop = None
@@ -215,10 +194,9 @@ class TemperatureCampaignWorkChain(WorkChain):
     def inspect_initial_labels(self):
         """Make the labelled perturbations the first training set; keep the E0s for every later label."""
         node = self.ctx.initial_label
-        if 'dataset' not in node.outputs:
-            return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason=node.exit_message or 'no data set')
-        if node.exit_status == LabelWorkChain.exit_codes.ERROR_ISOLATED_ATOMS_FAILED.status:
-            return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason=node.exit_message)
+        failed = self._initial_labels_failed(node)
+        if failed:
+            return failed
         if node.outputs.dataset.count < 2:
             reason = f'only {node.outputs.dataset.count} labelled; training needs at least 2 ({node.exit_message})'
             return self.exit_codes.ERROR_INITIAL_LABELLING.format(reason=reason)
@@ -226,33 +204,7 @@ class TemperatureCampaignWorkChain(WorkChain):
         self.ctx.e0s = node.outputs.isolated_atom_energies
         self.ctx.roles['label'] = node
         self.ctx.step_info = {'runs': 0, 'runs_with_frames': 0, 'labelled': node.outputs.dataset.count,
-                              'failures': self._failed_labels(node)}  # fmt: skip
-        return None
-
-    def train(self):
-        """Train model 0, or retrain: fine-tune from the previous model unless ``train.fine_tune`` is false."""
-        settings = self.ctx.settings
-        parent = self.ctx.model if (self.ctx.model is not None and settings['train']['fine_tune']) else None
-        builder = TrainWorkChain.get_builder_from_protocol(
-            self.inputs.train_code,
-            self.ctx.training,
-            test=self.ctx.test,
-            protocol=settings['train']['protocol'],
-            overrides=settings['train']['overrides'],
-            parent_model=parent,
-            seed=settings['initial']['seed'] + self.ctx.step,
-            options=self._options('train'),
-        )
-        builder.metadata.call_link_label = f'step_{self.ctx.step}_train'
-        return ToContext(training_run=self.submit(builder))
-
-    def inspect_training(self):
-        """Keep the new model."""
-        node = self.ctx.training_run
-        if not node.is_finished_ok or 'model' not in node.outputs:
-            return self.exit_codes.ERROR_TRAINING.format(step=self.ctx.step, reason=node.exit_message or 'no model')
-        self.ctx.model = node.outputs.model
-        self.ctx.roles['train'] = node
+                              'failures': failed_labels(node)}  # fmt: skip
         return None
 
     def wants_test_set(self) -> bool:
@@ -287,38 +239,6 @@ class TemperatureCampaignWorkChain(WorkChain):
         self.ctx.test = node.outputs.dataset
         self.ctx.roles.update(test_ramp=self.ctx.test_ramp, test_label=node)
         return None
-
-    def evaluate_and_record(self):
-        """Evaluate the new model on the test set (or the training set without one) and store the step's record."""
-        evaluation_set = self.ctx.test if self.ctx.test is not None else self.ctx.training
-        results, evaluation = evaluate_model.run_get_node(self.ctx.model, evaluation_set)
-        self.ctx.roles['evaluation'] = evaluation
-        nodes = [node for node in self.ctx.roles.values() if node is not None]
-        wall = (max(n.mtime for n in nodes) - min(n.ctime for n in nodes)).total_seconds()
-        processes = {
-            **self.ctx.step_info,
-            'processes': {role: node.uuid for role, node in sorted(self.ctx.roles.items())},
-            'evaluation': evaluation.uuid,
-            'wall_seconds': wall,
-        }
-        inputs = {
-            'step': orm.Int(self.ctx.step),
-            'training': self.ctx.training,
-            'metrics': results['metrics'],
-            'evaluated_on': orm.Str('test' if self.ctx.test is not None else 'training'),
-            'processes': orm.Dict(processes),
-            'selection': self.ctx.selection,
-        }
-        if self.ctx.step > 0:
-            inputs['temperature'] = orm.Float(self.ctx.temperatures[self.ctx.step - 1])
-        record = record_temperature_step(**inputs)
-        self.out(f'steps.step_{self.ctx.step}', record)
-        row = record.get_dict()
-        where = 'perturbations' if self.ctx.step == 0 else f'{row["temperature_k"]:g} K'
-        self.report(
-            f'step {self.ctx.step} ({where}): {row["accepted"]} accepted of {row["frames_seen"]} frames, '
-            f'{row["training_configurations"]} configurations, force RMSE {row["force_rmse_ev_per_a"]} eV/Å'
-        )
 
     # ---------------------------------------------------------------------------------------------- step k
     def should_continue(self) -> bool:
@@ -382,7 +302,7 @@ class TemperatureCampaignWorkChain(WorkChain):
 
     def label(self):
         """Label the accepted configurations with the campaign's protocol and the step-0 E0s."""
-        link_label = f'step_{self.ctx.step}_label'
+        link_label = 'final_label' if self.ctx.final else f'step_{self.ctx.step}_label'
         builder = self._label_builder(self.ctx.selected, link_label, isolated_atom_energies=self.ctx.e0s)
         return ToContext(step_label=self.submit(builder))
 
@@ -390,7 +310,7 @@ class TemperatureCampaignWorkChain(WorkChain):
         """Add the labelled configurations to the training set (failed ones are counted, not added)."""
         node = self.ctx.step_label
         self.ctx.roles['label'] = node
-        self.ctx.step_info.update(failures=self._failed_labels(node))
+        self.ctx.step_info.update(failures=failed_labels(node))
         if 'dataset' not in node.outputs:
             return self.exit_codes.ERROR_LABELLING.format(step=self.ctx.step, reason=node.exit_message or 'no data set')
         self.ctx.step_info['labelled'] = node.outputs.dataset.count
@@ -400,19 +320,15 @@ class TemperatureCampaignWorkChain(WorkChain):
     def nothing_accepted(self):
         """Every run's frames sit in occupied bins: the training set already covers T_k; record the step and stop.
 
-        The model is the previous step's; its errors are recorded again for this step's row.
+        The model is the previous step's: its evaluation is recorded again for this step's row, not repeated.
         """
         temperature = self.ctx.temperatures[self.ctx.step - 1]
         self.ctx.step_info.update(labelled=0, failures=0)
-        self.evaluate_and_record()
+        self._record()
         self.ctx.stop = f'step {self.ctx.step} at {temperature:g} K accepted no configuration (CBAD found nothing new)'
 
     def finalise(self):
         """Attach the final model and data sets; end with the reason the campaign stopped."""
-        self.out('model', self.ctx.model)
-        self.out('dataset', self.ctx.training)
-        self.out('occupancy', self.ctx.occupancy)
-        if self.ctx.test is not None:
-            self.out('test_set', self.ctx.test)
+        self._attach_results(occupancy=self.ctx.occupancy)
         self.report(f'campaign done: {self.ctx.stop}')
         return ExitCode(0, self.ctx.stop)

@@ -16,13 +16,13 @@ from ase import Atoms
 
 from aiida_mofal.campaign.temperature import TemperatureSettings, temperature_settings, temperatures
 
-from .campaign_inputs import _checked, _load_code, _target
-from .label import check_options, data_dir_for, label_settings
+from .campaign_inputs import _checked, _scan_job_settings, _target, checked_codes, checked_protocols
+from .label import data_dir_for
 
 __all__ = ('CALCULATIONS', 'temperature_inputs', 'validate_temperature_settings')
 
-#: the CalcJob that each ``resources`` entry runs (its options are checked against it)
-CALCULATIONS = {'cp2k': 'cp2k', 'train': 'mofal.mace.train', 'md': 'mofal.md'}
+#: the CalcJob that each ``resources`` entry runs (its options are checked against it); ``evaluate`` is optional
+CALCULATIONS = {'cp2k': 'cp2k', 'train': 'mofal.mace.train', 'md': 'mofal.md', 'evaluate': 'mofal.mace.evaluate'}
 
 
 def validate_temperature_settings(value: orm.Dict, _) -> str | None:
@@ -55,6 +55,18 @@ def _check_topology(atoms: Atoms, resolutions: Mapping) -> None:
         raise ValueError(f'structure: CBAD cannot use it as the reference: {error}') from None
 
 
+def _check_final(settings: Mapping, md: Mapping) -> None:
+    """Refuse a final ramp too short to give ``final.random`` frames (one every ``dump_every`` steps)."""
+    final = settings['final']
+    steps = final['steps'] or settings['test']['steps']
+    frames = steps // md['dump_every']
+    if final['random'] > frames:
+        raise ValueError(
+            f'final: {final["random"]} random configurations from a ramp of {steps} steps, which gives {frames} '
+            f'frames (one every {md["dump_every"]} steps): raise final.steps or lower final.random.'
+        )
+
+
 def temperature_inputs(
     codes: Mapping[str, orm.AbstractCode | str] | None,
     structure: orm.StructureData | Atoms | str | Path | Mapping[str, Any],
@@ -70,33 +82,23 @@ def temperature_inputs(
     """
     from aiida_mofal.calculations.md import check_md_inputs
     from aiida_mofal.md.protocol import load_md_settings
-    from aiida_mofal.mlp.training import validate_train_protocol
-    from aiida_mofal.protocols import load_protocol
 
     settings = temperature_settings(protocol, overrides).model_dump(mode='json')
     resources, codes = settings['resources'], dict(codes or {})
-    for step, extra in (options or {}).items():
-        if step not in resources:
-            raise ValueError(f'options: no step {step!r} in resources; steps: {", ".join(CALCULATIONS)}.')
-        resources[step]['options'] = {**resources[step]['options'], **extra}
-    loaded = {}
-    for step in CALCULATIONS:
-        loaded[step] = _load_code(step, codes.get(step) or resources[step]['code'])
-        resources[step]['code'] = loaded[step].full_label
-        error = check_options(resources[step]['options'], CALCULATIONS[step])
-        if error:
-            raise ValueError(f'resources.{step}.options: {error}')
-    label = _checked('label', label_settings, settings['label']['protocol'], settings['label']['overrides'])
-    train = _checked('train', load_protocol, 'mace', settings['train']['protocol'], settings['train']['overrides'])
-    _checked('train', validate_train_protocol, train)
+    if codes.get('evaluate') is not None and resources['evaluate'] is None:
+        resources['evaluate'] = {'code': '', 'options': {}, 'settings': {}}
+    loaded = checked_codes(resources, codes, options, CALCULATIONS, remote=False)
+    if 'evaluate' in loaded:
+        _checked('resources.evaluate.settings', _scan_job_settings, resources['evaluate']['settings'])
+    label, md = checked_protocols(settings)
     explore = settings['explore']
-    md = _checked('explore', load_md_settings, explore['protocol'], explore['overrides'])
     if md['ensemble'] != 'npt':
         raise ValueError(f'explore: the runs are NPT (the paper); the MD protocol gives ensemble {md["ensemble"]!r}.')
     name, value = _framework(structure)
     node = _target(name, value, label, data_dir_for(loaded['cp2k']))
     atoms = node.get_ase()
     _check_topology(atoms, settings['selection']['resolutions'])
+    _check_final(settings, md)
     ladder = temperatures(settings)
     for temperature in (ladder[0], ladder[-1]):  # the engine accepts the runs' settings (not the model: none yet)
         stage = {'steps': explore['steps'] or 1, 'temperature': temperature, 'pressure': explore['pressure']}

@@ -23,16 +23,20 @@ class Cp2kLabelParser(Parser):
     ``labels`` holds ``energy`` (shape (1,), eV), ``forces`` ((N, 3), eV/Å) and, for periodic cells, ``stress``
     ((3, 3), eV/Å³, ASE's sign convention). Exit codes are those of ``Cp2kCalculation``: 210 no output file,
     302 unreadable output, 303 incomplete (crash or killed), 304 abort, 400 CP2K's walltime reached,
-    450 SCF not converged.
+    450 SCF not converged. When the scheduler already said the job ran out of walltime (120, e.g. SLURM's
+    ``CANCELLED ... DUE TO TIME LIMIT``) and CP2K's output is missing or incomplete, that verdict is kept: it is
+    the reason, and the base work chain's walltime handler acts on it.
     """
 
     def parse(self, **kwargs) -> ExitCode:
         """Parse the retrieved output file."""
         filename = self.node.base.attributes.get('output_filename')
+        out_of_walltime = self.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME
+        scheduler_walltime = self.node.exit_status == out_of_walltime.status  # set by the scheduler's parser
         try:
             text = self.retrieved.base.repository.get_object_content(filename)
         except (FileNotFoundError, OSError):
-            return self.exit_codes.ERROR_OUTPUT_MISSING
+            return out_of_walltime if scheduler_walltime else self.exit_codes.ERROR_OUTPUT_MISSING
         result = parse_cp2k_output(text)
         parameters = {
             'energy': result.energy_hartree,
@@ -54,7 +58,7 @@ class Cp2kLabelParser(Parser):
         if result.aborted:
             return self.exit_codes.ERROR_OUTPUT_CONTAINS_ABORT
         if not result.ended or not result.complete:
-            return self.exit_codes.ERROR_OUTPUT_INCOMPLETE
+            return out_of_walltime if scheduler_walltime else self.exit_codes.ERROR_OUTPUT_INCOMPLETE
 
         natoms = len(self.node.inputs.structure.sites) if 'structure' in self.node.inputs else None
         forces = result.forces_ev_a

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import yaml
 
-__all__ = ('MAX_NODES', 'YamlInputError', 'load_yaml')
+__all__ = ('MAX_NODES', 'YamlInputError', 'load_yaml', 'read_mapping')
 
 MAX_NODES = 100_000  # nodes of the document once aliases are expanded; a real campaign file has a few hundred
 
@@ -83,3 +83,21 @@ def load_yaml(text: str, source: str = 'YAML') -> object:
         where = f'{source}:{mark.line + 1}' if mark is not None else source
         problem = getattr(error, 'problem', None) or str(error)
         raise YamlInputError(f'{where}: {problem}') from None
+
+
+def read_mapping(text: str, source: str, what: str, error: type[ValueError] = YamlInputError) -> tuple[yaml.Node, dict]:
+    """Return (node tree, data) of a settings file whose top level must be a mapping of ``what``.
+
+    The node tree gives the line of each key for error messages; the data is what ``yaml.safe_load`` reads (repeated
+    keys are for the caller to report, among its other problems). One reader for the computer and study files.
+
+    :raises error: ``source: not valid YAML: ...`` or ``source: expected a mapping of <what> at the top level.``
+    """
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as problem:
+        raise error(f'{source}: not valid YAML: {problem}') from None
+    if not isinstance(data, dict):
+        raise error(f'{source}: expected a mapping of {what} at the top level.')
+    return root, data

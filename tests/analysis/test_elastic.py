@@ -125,3 +125,22 @@ def test_fixed_cells_short_runs_and_bad_temperatures_are_refused():
     with pytest.warns(UserWarning, match='independent samples|no plateau'):
         short = strain_fluctuation_stiffness(_sample_cells(400, seed=5, phi=0.98), T)
     assert short.warnings
+
+
+def test_a_slowly_exchanged_cell_energy_sets_the_block_length_and_the_warning():
+    """A barostat's volume can oscillate fast while the energy in the cell mode changes slowly (the EMT-copper NσT
+    run of benchmarks/eos_fluctuations.py: τ(V) ≈ 4 samples, τ((V − ⟨V⟩)²) ≈ 35). B is a variance, so it has the
+    independent samples of the squared deviations: the jackknife blocks and the too-short warning follow them.
+    Here V is a weakly damped oscillator (period 8 samples, amplitude decaying over 100), 600 samples:
+    τ(V) ≈ ½, τ(δV²) ≈ 7."""
+    from aiida_mofal.analysis.statistics import block_average
+
+    r, theta = 0.99, 2 * np.pi / 8
+    x = lfilter([1.0], [1.0, -2 * r * np.cos(theta), r * r], np.random.default_rng(7).normal(size=600))
+    volumes = V0 + 0.3 / 7.0 * x
+    assert not block_average(volumes).warnings  # V alone: hundreds of independent samples, no warning
+    with pytest.warns(UserWarning, match='volume fluctuation²'):
+        result = volume_fluctuation_bulk_modulus(volumes, T)
+    assert any('volume fluctuation²' in note for note in result.warnings)
+    tau_squared = block_average((volumes - volumes.mean()) ** 2).correlation_time
+    assert tau_squared > 5 and result.block_length == int(np.ceil(4 * tau_squared))

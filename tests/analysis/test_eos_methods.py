@@ -40,6 +40,7 @@ def test_a_grid_on_one_side_of_the_reference_is_refused_unless_allowed():
         ('strain', {'reference': 'relax'}, 'reference'),
         ('strain', {'steps': 50, 'thermo_every': 10}, 'fewer than 8 samples'),
         ('fluctuations', {'barostat': 'isotropic'}, 'triclinic'),
+        ('pv', {'thermostat': 'berendsen'}, 'nose-hoover'),
         ('bulk', {}, 'unknown method'),
     ],
 )
@@ -52,6 +53,9 @@ def test_md_settings_are_valid_md_protocols():
     settings = validate_method_settings('fluctuations', {'steps': 1000})
     md = validate_md_settings(md_settings_for(settings, 'npt', 300.0, 0.5, barostat='triclinic'))
     assert md['barostat'] == 'triclinic' and md['schedule'][0]['pressure'] == [0.5, 0.5]
+    assert md['thermostat'] == 'nose-hoover'  # the default; langevin passes through
+    langevin = validate_method_settings('pv', {'thermostat': 'langevin', 'steps': 1000})
+    assert validate_md_settings(md_settings_for(langevin, 'npt', 10.0, 1.0))['thermostat'] == 'langevin'
 
 
 def test_ev_analysis_gives_both_forms_and_flags_an_unbracketed_grid():

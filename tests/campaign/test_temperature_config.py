@@ -20,7 +20,7 @@ def test_the_example_validates_as_a_temperature_campaign():
     assert campaign.kind == 'temperature' and campaign.protocol == 'demo'
     assert list(campaign.targets) == ['znim2'] and campaign.targets['znim2'].is_file()
     settings = campaign.settings.model_dump()
-    assert settings['explore']['runs'] == 2 and settings['test']['frames'] == 2
+    assert settings['explore']['runs'] == 2 and settings['test']['frames'] == 2 and settings['final']['random'] == 2
     assert settings['explore']['overrides'] == {'barostat': 'anisotropic'}
     assert temperatures(settings) == [100.0, 200.0, 300.0]
     assert 'kind' not in campaign.overrides and 'kind' not in settings
@@ -34,6 +34,8 @@ def test_the_protocol_defaults_follow_the_paper():
     assert settings['test']['temperature_range'] == (10.0, 1000.0)
     paper = temperature_settings('paper').model_dump()
     assert paper['initial']['candidates'] == 100 and paper['test']['frames'] == 200
+    assert settings['final'] == {'random': 100, 'steps': None, 'temperature_range': None}  # the paper's ~100
+    assert settings['resources']['evaluate'] is None  # evaluation in the campaign's process unless a code is named
 
 
 def test_an_unknown_kind_is_refused_with_its_line_and_the_fix():

@@ -30,7 +30,8 @@ def temperature_campaign(aiida_profile):
     campaign.base.links.add_incoming(structure.store(), LinkType.INPUT_WORK, 'structure')
     campaign.label = 'znim2-temperature'
     campaign.store()
-    for record in (step(1, 100.0, 2, 5, 0.3), step(0, None, 3, 3, 0.5)):  # out of order: rows follow 'step'
+    final = {**step(2, None, 2, 7, 0.25), 'final': True, 'occupied_per_family': None}  # the random additions
+    for record in (step(1, 100.0, 2, 5, 0.3), final, step(0, None, 3, 3, 0.5)):  # out of order: rows follow 'step'
         orm.Dict(record).store().base.links.add_incoming(campaign, LinkType.RETURN, f'steps__step_{record["step"]}')
     return campaign
 
@@ -38,15 +39,16 @@ def temperature_campaign(aiida_profile):
 def test_status_shows_one_row_per_temperature_step(temperature_campaign):
     result = CliRunner().invoke(cmd_root, ['status', str(temperature_campaign.pk)])
     assert result.exit_code == 0, result.output
-    header, first, second = result.output.splitlines()[1:4]
+    header, first, second, third = result.output.splitlines()[1:5]
     assert header.split()[:6] == ['step', 'T', 'K', 'runs', 'frames', 'accepted']
     assert 'S RMSE GPa' in header and 'E RMSE meV/at' in header and 'MAE_p95 meV/Å' in header
     assert first.split()[:7] == ['0', '-', '0', '4', '3', '0', '3']
     assert second.split()[:7] == ['1', '100', '2', '10', '2', '0', '5']
     assert second.split()[7:11] == ['1.00', '300.0', '0.050', '600.0']
+    assert third.split()[:7] == ['2', 'random', '2', '16', '2', '0', '7']  # the paper's final random configurations
     result = CliRunner().invoke(cmd_root, ['status', str(temperature_campaign.pk), '--json'])
     data = json.loads(result.stdout)
-    assert data['kind'] == 'temperature' and [row['step'] for row in data['cycles']] == [0, 1]
+    assert data['kind'] == 'temperature' and [row['step'] for row in data['cycles']] == [0, 1, 2]
 
 
 def test_report_plots_the_learning_curve_against_t_and_the_occupancy(temperature_campaign, tmp_path):

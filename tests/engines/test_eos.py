@@ -81,31 +81,73 @@ def test_ev_through_the_command_gives_the_b0_of_a_direct_ase_fit(cu_model, mofal
     assert node.outputs.relaxed_structure.get_cell_volume() == pytest.approx(direct_fit[1].get_volume(), rel=1e-3)
 
 
-def test_finite_temperature_methods_through_the_command(cu_model, mofal_codes, direct_fit, tmp_path):
-    """strain (NVT at V0(1 ± 1.5 %), 10 K) agrees with the direct fit; pv and fluctuations run, flagged too short."""
+def _at_v0(direct_fit) -> orm.StructureData:
+    """The relaxed cell scaled to the model's V0 (B0 is B at V0)."""
     _, relaxed, direct = direct_fit
-    at_v0 = relaxed.copy()  # the strain method's volume: the model's V0 (its B0 is B at V0)
+    at_v0 = relaxed.copy()
     at_v0.set_cell(relaxed.cell.array * (direct.v0 / relaxed.get_volume()) ** (1 / 3), scale_atoms=True)
-    structure = orm.StructureData(ase=at_v0).store()
-    # 100 K and a 500 fs barostat for the NPT runs: MTK's cell mass grows with N k_B T, so 4 atoms at 10 K would
+    return orm.StructureData(ase=at_v0).store()
+
+
+def _pairs(settings: dict) -> list[str]:
+    return [item for key, value in settings.items() for item in ('--set', f'{key}={value}')]
+
+
+def test_finite_temperature_methods_through_the_command(cu_model, mofal_codes, direct_fit, tmp_path):
+    """strain (NVT at V0(1 ± 1.5 %), 10 K) agrees with the direct fit; fluctuations runs, flagged too short."""
+    _, _, direct = direct_fit
+    structure = _at_v0(direct_fit)
+    # 100 K and a 500 fs barostat for the NσT run: MTK's cell mass grows with N k_B T, so 4 atoms at 10 K would
     # oscillate in ~6 fs; the NVT strain runs are at 10 K, where B is close to its 0 K value
     settings = {'timestep': 4.0, 'thermo_every': 2, 'dump_every': 5, 'temperature': 100.0, 'pressure_damping': 500.0,
                 'strain.reference': 'input', 'strain.temperature': 10.0, 'strain.steps': 300, 'strain.timestep': 5.0,
-                'pv.pressures': '[-6.0,0.0,6.0]', 'pv.steps': 150, 'fluctuations.steps': 250}  # fmt: skip
-    pairs = [item for key, value in settings.items() for item in ('--set', f'{key}={value}')]
-    methods = [item for method in ('strain', 'pv', 'fluctuations') for item in ('--method', method)]
-    summary = _eos(structure.pk, '--model', cu_model.pk, *methods, '--plots', tmp_path, *pairs)
-    strain, pv = summary['methods']['strain'], summary['methods']['pv']
+                'fluctuations.steps': 250}  # fmt: skip
+    methods = [item for method in ('strain', 'fluctuations') for item in ('--method', method)]
+    summary = _eos(structure.pk, '--model', cu_model.pk, *methods, '--plots', tmp_path, *_pairs(settings))
+    strain = summary['methods']['strain']
     assert strain['B0_GPa_err'] < 0.05 * strain['B0_GPa']
     assert abs(strain['B0_GPa'] - direct.b0) < 3 * strain['B0_GPa_err'] + 0.01 * direct.b0, (strain, direct.b0)
-    node = orm.load_node(summary['pk'])
-    volumes = node.outputs.pv['volumes_A3']
-    assert volumes[0] > volumes[1] > volumes[2] and pv['B0_GPa'] > 0
-    fluctuations = node.outputs.fluctuations
+    fluctuations = orm.load_node(summary['pk']).outputs.fluctuations
     assert fluctuations['B0_GPa'] > 0 and fluctuations['volume']['n_samples'] > 90
     assert any('independent samples' in note or 'plateau' in note for note in fluctuations['warnings'])
-    assert len(summary['comparison']['pairs']) == 3
-    assert {path.rsplit('_', 1)[-1] for path in summary['plots']} == {'pv.png', 'histogram.png'}
+    assert len(summary['comparison']['pairs']) == 1
+    assert {path.rsplit('_', 1)[-1] for path in summary['plots']} == {'histogram.png'}
+
+
+PV_PRESSURES = [-2.0, -1.0, 0.0, 1.0, 2.0]
+
+
+def test_pv_at_10_k_agrees_with_ev_within_its_error(cu_model, mofal_codes, direct_fit, tmp_path):
+    """`--method pv`: NPT at 10 K on ±2 GPa → a BM2 fit whose B0 is ev's within 3 of its standard errors.
+
+    What pv should give is the BM2 fit (B0' fixed at 4) of the ev curve's own P(V) at the same pressures: for this
+    model (B0' = 6.5) that is 0.4 % below ev's B0 on ±2 GPa, a bias of the form, not of the runs. Langevin piston:
+    the MTK cell, started at rest, is not thermalised within a run this short at 10 K (docs/guide/mechanics.md).
+    """
+    from scipy.optimize import brentq
+
+    from aiida_mofal.analysis.pressure_volume import fit_pressure_volume
+
+    _, _, direct = direct_fit
+    structure = _at_v0(direct_fit)
+    settings = {'pv.temperature': 10.0, 'pv.thermostat': 'langevin', 'pv.pressure_damping': 500.0,
+                'pv.timestep': 5.0, 'pv.steps': 600, 'pv.thermo_every': 2, 'pv.dump_every': 600,
+                'pv.pressures': json.dumps(PV_PRESSURES)}  # fmt: skip
+    summary = _eos(structure.pk, '--model', cu_model.pk, '--method', 'pv', '--plots', tmp_path, *_pairs(settings))
+    pv = summary['methods']['pv']
+    ev_volumes = [brentq(lambda v, p=p: float(direct.pressure(v)) - p, 0.8 * direct.v0, 1.2 * direct.v0)
+                  for p in PV_PRESSURES]  # fmt: skip
+    with pytest.warns(UserWarning, match='P_max'):  # ±2 GPa has no maximum of P(V): P_max only a lower bound
+        expected = fit_pressure_volume(ev_volumes, PV_PRESSURES).b0  # ev's curve seen through BM2
+    print(
+        f'pv at 10 K: B0 = {pv["B0_GPa"]:.2f} ± {pv["B0_GPa_err"]:.2f} GPa, V0 = {pv["V0_A3"]:.4f} Å³; ev (direct) '
+        f'B0 = {direct.b0:.3f} ± {direct.b0_error:.3f} GPa, V0 = {direct.v0:.4f} Å³; ev through BM2 {expected:.3f}'
+    )
+    assert expected == pytest.approx(direct.b0, rel=0.01)
+    assert pv['B0_GPa_err'] < 0.06 * pv['B0_GPa'], pv  # a test that can fail
+    assert abs(pv['B0_GPa'] - expected) < 3 * np.hypot(pv['B0_GPa_err'], direct.b0_error), (pv, expected, direct.b0)
+    assert pv['V0_A3'] == pytest.approx(direct.v0, rel=0.005)  # 10 K: thermal expansion well below that
+    assert {path.rsplit('_', 1)[-1] for path in summary['plots']} == {'pv.png'}
 
 
 def test_bad_inputs_are_refused_before_submission(cu_model, mofal_codes):

@@ -93,3 +93,92 @@ def test_packed_labels_many_structures_in_one_slurm_job(slurm_codes):
     reference = np.array([atoms.info['REF_energy'] for atoms in frames])
     energies = np.array([atoms.info['REF_energy'] for atoms in labelled.get_atoms()])
     np.testing.assert_allclose(energies, reference, atol=1e-3)  # the stored xTB labels, made one job each
+
+
+# -- failures SLURM really has: a job cancelled with scancel, a job stopped at its time limit -----------------
+
+
+def _squeue() -> list[tuple[str, str, str, str]]:
+    """(job id, name, state, work directory) of every job the project's SLURM lists."""
+    import subprocess
+
+    out = subprocess.run(['squeue', '-h', '-o', '%i %j %T %Z'], capture_output=True, text=True, check=True).stdout
+    return [tuple(line.split()) for line in out.splitlines() if line.strip()]
+
+
+def _cancel_running_jobs(after_pk: int, count: int, cancelled: list, stop) -> None:
+    """Cancel (``scancel``) the next ``count`` jobs of AiiDA nodes newer than ``after_pk`` once they really run.
+
+    Really: the job script has started (its scheduler output shows the computer's ``SLURM job ...`` line), not only
+    RUNNING in squeue, when slurmstepd may not have made the job's output files yet.
+    """
+    import subprocess
+    import time
+    from pathlib import Path
+
+    while len(cancelled) < count and not stop.is_set():
+        for job_id, name, state, workdir in _squeue():
+            pk = name.removeprefix('aiida-')
+            stdout = Path(workdir) / '_scheduler-stdout.txt'
+            started = stdout.is_file() and 'SLURM job' in stdout.read_text(errors='replace')
+            if state == 'RUNNING' and pk.isdigit() and int(pk) > after_pk and job_id not in cancelled and started:
+                subprocess.run(['scancel', job_id], check=True)
+                cancelled.append(job_id)
+        time.sleep(0.5)
+
+
+def _water():
+    atoms = molecule('H2O')
+    atoms.info.update(config_type='cluster', charge=0, multiplicity=1)
+    return atoms
+
+
+def test_a_job_cancelled_with_scancel_is_resubmitted_once_then_fails_clearly(slurm_codes):
+    """Each CP2K job sleeps before CP2K starts and is cancelled while RUNNING: retried once, then reported."""
+    import threading
+
+    options = {'prepend_text': 'sleep 600', 'max_wallclock_seconds': 900}
+    builder = LabelWorkChain.get_builder_from_protocol(
+        slurm_codes['cp2k'], [_water()], protocol='xtb', overrides={'isolated_atoms': False}, options=options
+    )
+    newest = orm.QueryBuilder().append(orm.Node, project='id').order_by({orm.Node: {'id': 'desc'}}).first()[0]
+    cancelled, stop = [], threading.Event()
+    canceller = threading.Thread(target=_cancel_running_jobs, args=(newest, 2, cancelled, stop), daemon=True)
+    canceller.start()
+    try:
+        results, node = engine.run_get_node(builder)
+    finally:
+        stop.set()
+        canceller.join(10)
+    assert len(cancelled) == 2
+    (base,) = [c for c in node.called if c.process_label == 'Cp2kBaseWorkChain']
+    calcs = sorted(base.called, key=lambda c: c.ctime)
+    assert [c.get_job_id() for c in calcs] == cancelled  # the two SLURM jobs cancelled: the first and its retry
+    assert [c.exit_status for c in calcs] == [210, 210]  # no CP2K output
+    stderr = calcs[0].outputs.retrieved.base.repository.get_object_content('_scheduler-stderr.txt')
+    assert 'CANCELLED AT' in stderr
+    assert base.exit_status == 311 and 'CANCELLED AT' in base.exit_message  # says why, in SLURM's words
+    assert node.exit_status == LabelWorkChain.exit_codes.ERROR_ALL_FAILED.status
+    assert results['failed']['frame_0']['exit_status'] == 311
+
+
+def test_a_slurm_time_limit_reaches_the_walltime_handler(slurm_codes, tmp_path):
+    """The first job sleeps past its 1-minute SLURM limit (killed: exit 120); the restart runs CP2K and labels."""
+    marker = tmp_path / 'first-job-ran'  # the "remote" shares this file system: only the first job sleeps
+    options = {
+        'prepend_text': f'if [ ! -e {marker} ]; then touch {marker}; sleep 600; fi',
+        'max_wallclock_seconds': 60,
+    }
+    builder = LabelWorkChain.get_builder_from_protocol(
+        slurm_codes['cp2k'], [_water()], protocol='xtb', overrides={'isolated_atoms': False}, options=options
+    )
+    results, node = engine.run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    (base,) = [c for c in node.called if c.process_label == 'Cp2kBaseWorkChain']
+    calcs = sorted(base.called, key=lambda c: c.ctime)
+    assert [c.exit_status for c in calcs] == [120, 0]  # ERROR_SCHEDULER_OUT_OF_WALLTIME, then labelled
+    assert '#SBATCH --time=00:01:00' in calcs[0].base.repository.get_object_content('_aiidasubmit.sh')
+    stderr = calcs[0].outputs.retrieved.base.repository.get_object_content('_scheduler-stderr.txt')
+    assert 'DUE TO TIME LIMIT' in stderr
+    assert 'parent_calc_folder' in calcs[1].inputs  # restarted from the stopped job's folder
+    assert results['dataset'].count == 1

@@ -78,3 +78,15 @@ def test_missing_output_file(generate_calc_job_node):
     )
     _, calcfunction = Cp2kLabelParser.parse_from_node(node, store_provenance=False)
     assert calcfunction.exit_status == 210
+
+
+@pytest.mark.parametrize('retrieved', [{}, {'aiida.out': ' CP2K| version string:  CP2K version 2023.1\n'}])
+def test_a_scheduler_walltime_stop_is_kept_over_missing_or_incomplete_output(generate_calc_job_node, retrieved):
+    """SLURM killed the job at its time limit (exit 120 set by core.slurm before the parser runs): keep 120."""
+    structure = orm.StructureData(ase=read(FIXTURES / 'cluster' / 'structure.extxyz'))
+    node = generate_calc_job_node(
+        'cp2k', inputs={'structure': structure}, retrieved=retrieved, options={'output_filename': 'aiida.out'}
+    )
+    node.set_exit_status(120)  # what CalcJob.parse does with the scheduler's verdict, before the output parser
+    _, calcfunction = Cp2kLabelParser.parse_from_node(node, store_provenance=False)
+    assert calcfunction.exit_status == 120

@@ -102,3 +102,32 @@ def test_campaign_refuses_more_gpus_than_the_partition_has(gpu_cluster):
     overrides = {'resources': {'train': {'code': 'python-mace@fake-gpu-cluster', 'gpus': 8}}}
     with pytest.raises(ValueError, match=r"resources.train: gpus: 8 asked, but nodes of partition 'gpu' have 4"):
         ClusterCampaignWorkChain.get_builder_from_protocol(codes, {'water': _water_box()}, overrides=overrides)
+
+
+def test_a_gpu_training_request_gives_the_gres_line_and_a_cuda_training(gpu_cluster, xtb_split, tmp_path, monkeypatch):
+    """The real training job of a campaign's ``train: {gpus: 1, qos: short}`` on a SLURM computer (dry run)."""
+    import json
+
+    from aiida_mofal.calculations.mace_train import MaceTrainCalculation
+    from aiida_mofal.remote import computer_partitions, device_for, scheduler_options
+    from aiida_mofal.workchains.train import TrainWorkChain
+
+    monkeypatch.chdir(tmp_path)
+    code = gpu_cluster['python-mace']
+    options = scheduler_options({'gpus': 1, 'qos': 'short'}, 'core.slurm', {}, computer_partitions(code.computer))
+    train, validation = xtb_split
+    chain = TrainWorkChain.get_builder_from_protocol(
+        code, train, validation, protocol='tiny', overrides={'device': device_for(1)}, options=options
+    )
+    builder = MaceTrainCalculation.get_builder()
+    builder._update(chain.mace)
+    builder.metadata.dry_run = True
+    builder.metadata.store_provenance = False
+    _, node = engine.run_get_node(builder)
+    folder = Path(node.dry_run_info['folder'])
+    script = (folder / node.dry_run_info['script_filename']).read_text()
+    print('--- GPU training request ---\n' + script)
+    assert '#SBATCH --partition=gpu' in script and '#SBATCH --qos=short' in script
+    assert '#SBATCH --gres=gpu:1' in script and '#SBATCH --time=00:30:00' in script
+    argv = json.loads((folder / 'mace_args.json').read_text())['argv']
+    assert '--device=cuda' in argv  # MACE trains on the GPU the job asked for

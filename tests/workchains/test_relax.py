@@ -84,3 +84,23 @@ def test_records_of_consecutive_jobs_join_with_steps_added(aiida_profile):
     joined = join_relax_results(result_0=first, result_1=second)
     assert joined['structures']['b']['steps'] == 8 and joined['structures']['b']['converged']
     assert joined['structures']['a']['steps'] == 5 and joined['jobs'] == 2
+    assert joined['converged'] and joined['unconverged'] == []
+
+
+def test_at_max_iterations_the_last_geometries_are_attached_with_converged_false(mofal_codes, cu_model, localhost):
+    """No next job at the limit: the work chain ends 401 with every structure's last outputs (not with none)."""
+    builder = MaceRelaxWorkChain.get_builder_for(mofal_codes['python-mace'], _cells(), cu_model, {'mode': 'shape'},
+                                                 max_iterations=1)  # fmt: skip
+    builder.torchscript = orm.Bool(False)
+    process = instantiate(builder)
+    child = _child(process, localhost, {'a': True, 'b': False})
+    report = process.handle_not_converged(child)
+    exceeded = MaceRelaxWorkChain.exit_codes.ERROR_MAXIMUM_ITERATIONS_EXCEEDED
+    assert report.do_break and report.exit_code.status == exceeded.status
+    assert process.ctx.is_finished  # BaseRestartWorkChain.inspect_process then ends with the report's exit code
+    outputs = process.outputs
+    assert set(outputs['structures']) == {'a', 'b'} and set(outputs['forces']) == {'a', 'b'}
+    assert outputs['structures']['b'].pk == child.outputs.structures.b.pk
+    result = outputs['result']
+    assert result['converged'] is False and result['unconverged'] == ['b'] and result['jobs'] == 1
+    assert result['structures']['a']['converged'] and not result['structures']['b']['converged']

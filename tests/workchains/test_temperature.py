@@ -99,7 +99,8 @@ def test_step_0_selects_perturbations_and_labels_them(mofal_codes, monkeypatch):
 
 
 def test_test_ramp_and_test_set(mofal_codes, water, monkeypatch):
-    process = temperature_campaign({'test': {'frames': 2, 'steps': 30, 'temperature_range': [10.0, 1000.0]}})
+    test = {'frames': 2, 'steps': 30, 'temperature_range': [10.0, 1000.0]}
+    process = temperature_campaign({'test': test, 'final': {'random': 0}})  # 30 steps: too few for 100 random
     process.ctx.model, process.ctx.e0s = water['model'], orm.Dict({'H': -13.6, 'O': -432.0})
     submitted = capture_submissions(process, monkeypatch)
     assert process.wants_test_set()
@@ -159,6 +160,8 @@ def test_a_step_that_accepts_nothing_is_recorded_and_ends_the_campaign(mofal_cod
     process = temperature_campaign()
     process.ctx.model, process.ctx.training, process.ctx.step = water['model'], water['training'], 1
     process.ctx.md = md_node([water['training'].get_atoms(), water['training'].get_atoms()[::-1]])
+    process.evaluate()  # the previous step's evaluation: a step that accepts nothing records it again
+    previous = process.ctx.evaluation
     process.select()
     assert not process.accepted_any()
     process.nothing_accepted()
@@ -166,6 +169,7 @@ def test_a_step_that_accepts_nothing_is_recorded_and_ends_the_campaign(mofal_cod
     row = process.outputs['steps']['step_1'].get_dict()
     assert (row['step'], row['temperature_k'], row['accepted'], row['frames_seen'], row['runs']) == (1, 100.0, 0, 4, 2)
     assert row['evaluated_on'] == 'training' and row['force_rmse_ev_per_a'] > 0 and row['labelled'] == 0
+    assert row['evaluation'] == previous.uuid  # not evaluated again
     process.ctx.occupancy = process.ctx.occupancy
     exit_code = process.finalise()
     assert exit_code.status == 0 and exit_code.message == (
@@ -189,7 +193,7 @@ def test_records_and_the_temperature_ladder(mofal_codes, water):
                                       'occupied_per_family': {'bond': 10, 'angle': 4}})  # fmt: skip
     process.ctx.step_info = {'runs': 0, 'runs_with_frames': 0, 'labelled': 2, 'failures': 0}
     process.ctx.roles = {'label': finished(), 'train': finished()}
-    process.evaluate_and_record()
+    assert process.evaluate() is None and process.record() is None  # no evaluate code: in this process
     row = process.outputs['steps']['step_0'].get_dict()
     assert row['temperature_k'] is None and row['accepted'] == 2 and row['training_configurations'] == 2
     assert set(row['processes']) == {'evaluation', 'label', 'train'} and row['occupied_per_family']['bond'] == 10

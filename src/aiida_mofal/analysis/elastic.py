@@ -53,14 +53,22 @@ def _check_temperature(temperature: float) -> float:
 
 
 def _block_length(series: list[np.ndarray], names: list[str]) -> tuple[int, list[str]]:
-    """Jackknife block length: four integrated correlation times of the slowest series (at least 1 sample)."""
+    """Jackknife block length: four integrated correlation times of the slowest series (at least 1 sample).
+
+    Each series counts twice: itself and its squared deviations (x − ⟨x⟩)². The moduli are (co)variances, and the
+    squared deviations of a barostat's volume can decorrelate ten times more slowly than the volume (the energy
+    in the cell modes is exchanged on the damping time, the volume oscillates much faster): the correlation time
+    of x alone then gives jackknife blocks too short, errors too small and no warning.
+    """
     notes, tau = [], 0.5
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # collected and reported once by the caller
         for values, name in zip(series, names):
-            average = block_average(values, name=name)
-            tau = max(tau, average.correlation_time)
-            notes.extend(average.warnings)
+            values = np.asarray(values, dtype=float)
+            for data, label in ((values, name), ((values - values.mean()) ** 2, f'{name} fluctuation²')):
+                average = block_average(data, name=label)
+                tau = max(tau, average.correlation_time)
+                notes.extend(average.warnings)
     return max(1, int(np.ceil(4 * tau))), notes
 
 
@@ -102,17 +110,20 @@ def volume_fluctuation_bulk_modulus(
 ) -> FluctuationBulkModulus:
     """B = k_B T ⟨V⟩ / (⟨V²⟩ − ⟨V⟩²) in GPa from a volume series (Å³) of an equilibrated NPT run at ``temperature``.
 
-    The error is a blocked jackknife; ``block_length`` (samples) defaults to four correlation times of V.
-    A run too short for its correlation time is flagged in ``warnings`` (and a Python warning).
+    The error is a blocked jackknife; ``block_length`` (samples) defaults to four correlation times of V or of
+    (V − ⟨V⟩)², whichever is longer (:func:`_block_length`). A run too short for either correlation time is
+    flagged in ``warnings`` (and a Python warning).
     """
     kt = BOLTZMANN_EV_PER_K * _check_temperature(temperature)
     v = np.asarray(volumes, dtype=float)
     average = block_average(v, name='volume')  # validates the series; warns when too short
     if np.ptp(v) == 0:
         raise ValueError('the volume does not fluctuate: was the cell fixed (NVT) instead of NPT?')
-    notes = list(average.warnings)
+    length, notes = _block_length([v], ['volume'])
+    for note in notes[len(average.warnings) :]:
+        warnings.warn(note, stacklevel=2)
     if block_length is None:
-        block_length = max(1, int(np.ceil(4 * average.correlation_time)))
+        block_length = length
     b, b_error, count = blocked_jackknife(v, lambda x: _bulk_from_volumes(x, kt), block_length)
     return FluctuationBulkModulus(
         b=float(b),
@@ -219,8 +230,9 @@ def strain_fluctuation_stiffness(cells, temperature: float, block_length: int | 
 
     ``cells``: frames × 3 × 3 (rows = cell vectors, Å) of an equilibrated run at ``temperature`` (K). Errors of C
     and of the Hill averages by blocked jackknife, ``block_length`` defaulting to four times the longest
-    correlation time among the volume and the six strains. Flags a run too short for its correlation time. C is
-    positive definite by construction (the inverse of a covariance); a cell held partly fixed is refused.
+    correlation time among the volume, the six strains and their squared deviations. Flags a run too short for its
+    correlation time. C is positive definite by construction (the inverse of a covariance); a cell held partly
+    fixed is refused.
     """
     kt = BOLTZMANN_EV_PER_K * _check_temperature(temperature)
     h = np.asarray(cells, dtype=float)

@@ -46,7 +46,7 @@ __all__ = (
 
 METHODS = ('ev', 'pv', 'strain', 'fluctuations')
 _MD_COMMON = {'timestep': 0.5, 'temperature_damping': 100.0, 'pressure_damping': 1000.0, 'thermo_every': 10,
-              'dump_every': 100, 'equilibration': 0.2, 'seed': 0}  # fmt: skip
+              'dump_every': 100, 'equilibration': 0.2, 'seed': 0, 'thermostat': 'nose-hoover'}  # fmt: skip
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     'ev': {'relax_first': True, 'strain': 0.06, 'points': 9, 'volume_factors': None, 'fmax': 0.01,
            'max_steps': 500, 'max_iterations': 5, 'optimizer': 'FIRE', 'allow_unbracketed': False},
@@ -59,7 +59,11 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 """Defaults at the papers' sizes: ±6 % and 9 volumes (E–V); 100 ps at 0.5 fs per pressure (P–V); 100 ps of NPT for
 the reference volume, then 200 ps of NVT per volume of which the first half equilibrates (finite strain, ZIF
-paper); 200 ps of NσT (fluctuations). ``equilibration`` is the fraction of each run left out of the averages."""
+paper); 200 ps of NσT (fluctuations). ``equilibration`` is the fraction of each run left out of the averages.
+``thermostat`` ``nose-hoover`` (MTK barostat) or ``langevin`` (a Langevin piston, ASE's ``LangevinBAOAB``): the
+MTK cell degree of freedom starts at rest and is thermalised only by its own chain over many ``pressure_damping``
+times, and its mass scales with N k_B T, so short or low-temperature NPT runs sample ⟨V⟩ better with Langevin
+(docs/guide/mechanics.md, "P–V against E–V")."""
 
 
 def _number(value: Any, name: str, *, positive: bool = False, minimum: float | None = None) -> float:
@@ -104,6 +108,8 @@ def validate_method_settings(method: str, settings: Mapping[str, Any] | None = N
     for key in ('steps', 'thermo_every', 'dump_every'):
         merged[key] = _integer(merged[key], f'{method} {key}', 1)
     merged['seed'] = _integer(merged['seed'], f'{method} seed', 0)
+    if merged['thermostat'] not in ('nose-hoover', 'langevin'):
+        raise ValueError(f"{method} thermostat must be 'nose-hoover' or 'langevin', got {merged['thermostat']!r}")
     fraction = _number(merged['equilibration'], f'{method} equilibration', minimum=0.0)
     if fraction >= 0.9:
         raise ValueError(f'{method} equilibration is the fraction of each run left out; {fraction} leaves too little')
@@ -167,7 +173,7 @@ def md_settings_for(settings: Mapping[str, Any], ensemble: str, temperature: flo
         stage['pressure'] = float(pressure or 0.0)
     return {
         'ensemble': ensemble,
-        'thermostat': 'nose-hoover',
+        'thermostat': settings.get('thermostat', 'nose-hoover'),
         'barostat': barostat,
         'timestep': settings['timestep'],
         'temperature_damping': settings['temperature_damping'],

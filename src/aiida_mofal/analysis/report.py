@@ -20,8 +20,10 @@ __all__ = (
     'plot_parity',
     'plot_structure_values',
     'plot_unknown_fraction',
+    'report_figures',
     'status_table',
     'write_campaign_report',
+    'write_index',
 )
 
 _COLUMNS = (
@@ -231,14 +233,9 @@ def write_campaign_report(
     :param density: the attributes of the last density model: its BIC curves (a figure) and calibration.
     :returns: ``summary`` (path of ``index.md``) and ``figures`` (name → path).
     """
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    figures = {
-        'learning_curve': plot_learning_curve(rows, output / 'learning_curve.png'),
-        'unknown_fraction': plot_unknown_fraction(rows, output / 'unknown_fraction.png'),
-    }
-    if errors is not None:
-        figures['parity'] = plot_parity(errors, output / 'parity.png', title='Test set, last model')
+    output, figures = report_figures(
+        output, rows, errors, learning_curve=plot_learning_curve, unknown_fraction=plot_unknown_fraction
+    )
     if target is not None and target_uncertainty is not None:
         figures['uncertainty'] = plot_structure_values(
             target, target_uncertainty, output / 'target_uncertainty.png', '−log likelihood', 'Target: uncertainty'
@@ -255,11 +252,39 @@ def write_campaign_report(
         )
     if density is not None and density.get('bic'):
         figures['density_bic'] = plot_bic(density['bic'], output / 'density_bic.png')
-    summary = output / 'index.md'
-    lines = [f'# {title}', '', f'State: {state}', '', '```', status_table(rows), '```', '']
+    extra = []
     if density is not None:
-        lines += ['Last density model (BIC curve and held-out calibration per element):', '', '```']
-        lines += [density_summary(density), '```', '']
+        extra += ['Last density model (BIC curve and held-out calibration per element):', '', '```']
+        extra += [density_summary(density), '```', '']
+    return write_index(output, title, state, status_table(rows), figures, extra)
+
+
+def report_figures(output: str | Path, rows: Sequence[dict], errors: dict | None, **plots) -> tuple[Path, dict]:
+    """Make ``output`` and draw the figures every campaign report starts with, in one place.
+
+    ``plots``: name → function of the rows and a path, drawn to ``<name>.png``; then the last model's parity plot
+    when ``errors`` are given.
+
+    :returns: the output folder and the figures (name → path), in the order they appear in ``index.md``.
+    """
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    figures = {name: plot(rows, output / f'{name}.png') for name, plot in plots.items()}
+    if errors is not None:
+        figures['parity'] = plot_parity(errors, output / 'parity.png', title='Test set, last model')
+    return output, figures
+
+
+def write_index(
+    output: Path, title: str, state: str, table: str, figures: dict[str, Path], extra: Sequence[str] = ()
+) -> dict:
+    """Write ``index.md`` (title, state, the status table, ``extra`` lines, the figures) and say what was written.
+
+    One writer for the campaign and the temperature-campaign reports, so that both read the same way.
+    :returns: ``summary`` (path of ``index.md``) and ``figures`` (name → path), as strings.
+    """
+    summary = Path(output) / 'index.md'
+    lines = [f'# {title}', '', f'State: {state}', '', '```', table, '```', '', *extra]
     lines += [f'![{name}]({path.name})' for name, path in figures.items()]
     summary.write_text('\n'.join(lines) + '\n')
     return {'summary': str(summary), 'figures': {name: str(path) for name, path in figures.items()}}

@@ -148,6 +148,14 @@ class Resource(_Strict):
     account: str | None = None
 
 
+class LabelResource(Resource):
+    """The CP2K code and options of the labels, and how many structures one scheduler job labels (``pack``)."""
+
+    pack: int = Field(
+        1, ge=1, description='structures per CP2K scheduler job; >1 packs them into mofal.cp2k.packed jobs'
+    )
+
+
 class ScanResource(Resource):
     """The code that runs a cycle's MACE inference as jobs, and the settings of those ``mofal.mace.evaluate`` jobs."""
 
@@ -163,7 +171,7 @@ class Resources(_Strict):
     the process that runs the campaign: right for small systems. With it, those run as jobs on that code.
     """
 
-    cp2k: Resource
+    cp2k: LabelResource
     train: Resource
     md: Resource
     scan: ScanResource | None = None

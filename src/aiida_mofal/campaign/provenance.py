@@ -88,13 +88,16 @@ def _step_back(node, index: int, atoms) -> tuple[dict, Any, int] | None:
         key = next(key for key, value in frames.items() if int(value) == source_index)
         labels = inputs[f'labels__{key}'] if f'labels__{key}' in inputs else inputs[key]
         job = labels.creator
-        base = job.caller if job is not None else None
+        packed = job is not None and job.process_label == 'Cp2kPackedCalculation'  # K structures, one job
+        base = None if packed or job is None else job.caller
         step['label'] = {
             'cp2k_job': _process(job),
             'computer': job.computer.label if job is not None and job.computer else None,
             'restart_chain': _process(base),
-            'attempts': len(base.called) if base is not None else None,
-            'labelling': _process(base.caller) if base is not None else None,
+            'attempts': len(base.called) if base is not None else (1 if packed else None),
+            'labelling': _process(job.caller if packed else base.caller if base is not None else None),
+            'structures_in_job': job.inputs.structures.count if packed else 1,
+            'scheduler_job_id': job.get_job_id() if job is not None else None,
             'energy_ev': float(labels.get_array('energy')[0]),
             'level_of_theory': node.level_of_theory,
         }

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .config import Resource, Step, Target, Train, _merge, _protocol_inputs, _Strict, _validate
+from .config import Resource, ScanResource, Step, Target, Train, _merge, _protocol_inputs, _Strict, _validate
 
 __all__ = ('TemperatureSettings', 'temperature_settings', 'temperatures')
 
@@ -85,12 +85,38 @@ class TestSet(_Strict):
         return value
 
 
+class FinalRandom(_Strict):
+    """After the last step: ``random`` frames drawn at random from one MD ramp run with the last model, added.
+
+    The paper (Sharma & Sanvito, after Figure 4) ends its MOF-5 campaign this way: 487 CBAD configurations from
+    100 to 1000 K, then "we randomly select additional ~100 configurations" from the 10 → 1000 K ramp run with
+    the final SNAP (596 in all), and the final model is trained on them. 0 skips the step.
+    """
+
+    random: int = Field(0, ge=0, description='configurations drawn at random and labelled (the paper: ~100)')
+    steps: int | None = Field(None, ge=1, description='MD steps of the ramp; null: those of the test ramp')
+    temperature_range: tuple[float, float] | None = Field(None, description='K; null: test.temperature_range')
+
+    @field_validator('temperature_range')
+    @classmethod
+    def _positive(cls, value):
+        if value is not None and min(value) <= 0:
+            raise ValueError('temperatures must be > 0 K')
+        return value
+
+
 class Resources(_Strict):
-    """Codes per step: CP2K for labels, Python+MACE for training and MD."""
+    """Codes per step: CP2K for labels, Python+MACE for training and MD; optionally one for the evaluation.
+
+    Without ``evaluate`` each step's model is evaluated on the test set in the process that runs the campaign
+    (right for small systems); with it, as a ``mofal.mace.evaluate`` job on that code (``settings``: device and
+    batch sizes of the job).
+    """
 
     cp2k: Resource
     train: Resource
     md: Resource
+    evaluate: ScanResource | None = None
 
 
 class TemperatureSettings(_Strict):
@@ -104,6 +130,7 @@ class TemperatureSettings(_Strict):
     train: Train
     explore: Explore
     test: TestSet
+    final: FinalRandom = Field(default_factory=FinalRandom)  # settings stored before it: no final step
     resources: Resources
 
 

@@ -71,10 +71,11 @@ def cmd_run(campaign_file, report_dir, daemon, verbose, as_json):
         )
     except ValueError as error:  # also CampaignFileError and LabelInputError
         echo.echo_critical(str(error))
-    if campaign.kind == 'temperature':  # step 0, then one record per temperature
+    if campaign.kind == 'temperature':  # step 0, one record per temperature, one for the random additions
         from aiida_mofal.campaign.temperature import temperatures
 
-        cycles = len(temperatures(campaign.settings.model_dump())) + 1
+        settings = campaign.settings.model_dump()
+        cycles = len(temperatures(settings)) + 1 + (settings['final']['random'] > 0)
     else:  # model 0, then one record per cycle
         cycles = campaign.settings.stop.max_cycles + 1
     results, node = launch(builder, daemon, as_json, progress=not verbose, cycles=cycles)

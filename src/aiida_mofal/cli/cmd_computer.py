@@ -4,7 +4,7 @@ import click
 from aiida.cmdline.utils import echo
 
 from . import cmd_root
-from .utils import JSON_OPTION, echo_json
+from .utils import JSON_OPTION, echo_setup
 
 
 @cmd_root.group('computer')
@@ -29,9 +29,4 @@ def cmd_computer_setup(path, as_json):
         summary = setup_computer(config)
     except (ComputerFileError, ValueError, OSError) as exception:
         echo.echo_critical(str(exception))
-    if as_json:
-        echo_json(summary)
-        return
-    for line in summary['report']:
-        echo.echo_report(line)
-    echo.echo_success(f'computer {summary["computer"]} ready; codes: {", ".join(summary["codes"].values())}')
+    echo_setup(summary, as_json, f'computer {summary["computer"]} ready; codes: {", ".join(summary["codes"].values())}')

@@ -13,7 +13,7 @@ from aiida.cmdline.groups import VerdiCommandGroup
 from aiida.cmdline.utils import decorators, echo
 
 from . import cmd_root
-from .utils import DAEMON_OPTION, JSON_OPTION, TRUST_MODEL_OPTION, echo_json
+from .utils import DAEMON_OPTION, JSON_OPTION, PYTHON_CODE_OPTION, TRUST_MODEL_OPTION, WALLTIME_OPTION, echo_json
 
 
 class StructureOrSubcommandGroup(VerdiCommandGroup):
@@ -185,9 +185,9 @@ def write_plots(node, directory: Path) -> list[str]:
     help='Method (repeat for several: their bulk moduli are compared).',
 )
 @click.option('--set', 'pairs', multiple=True, metavar='KEY=VALUE', help='A method setting, e.g. ev.points=7.')
-@click.option('--code', 'code_label', default='python-mace@localhost', show_default=True, help='Code to run with.')
+@PYTHON_CODE_OPTION
 @click.option('--engine', type=click.Choice(['ase', 'lammps-python']), default='ase', show_default=True)
-@click.option('--walltime', type=click.IntRange(min=60), help='Walltime of each job in seconds.')
+@WALLTIME_OPTION
 @click.option('--threads', type=click.IntRange(min=1), help='torch threads of each job.')
 @click.option('--plots', type=click.Path(file_okay=False, path_type=Path), default=Path('.'), show_default=True,
               help='Directory for the PNG figures.')  # fmt: skip

@@ -179,39 +179,23 @@ def cmd_density():
     """Density models of MACE features (`mofal.density_model` nodes)."""
 
 
+def _setting(name: str, kind: click.ParamType, default, help_text: str, *dest: str):
+    """Return a density-fit option: a checked range, its default shown in ``--help``."""
+    return click.option(name, *dest, type=kind, default=default, show_default=True, help=help_text)
+
+
 @cmd_density.command('fit')
 @MODEL
 @DATASET
 @click.option('--max-components', type=click.IntRange(min=1), default=8, show_default=True, help='BIC scan 1..N.')
-@click.option(
-    '--pca',
-    'pca_components',
-    type=click.IntRange(min=0),
-    default=16,
-    show_default=True,
-    help='PCA per element to this dimension when the features have more; 0: no PCA.',
-)
-@click.option(
-    '--reg-covar',
-    type=click.FloatRange(min=0, min_open=True),
-    default=1e-2,
-    show_default=True,
-    help='Covariance regularisation, relative to the mean feature variance.',
-)
-@click.option(
-    '--calibration-fraction',
-    type=click.FloatRange(0, 0.5),
-    default=0.2,
-    show_default=True,
-    help='Held-out part of the configurations for the calibration check; 0: no check.',
-)
-@click.option(
-    '--threshold-percentile',
-    type=click.FloatRange(0, 100),
-    default=1.0,
-    show_default=True,
-    help='Unknown below this percentile of the training log-likelihoods.',
-)
+@_setting('--pca', click.IntRange(min=0), 16,
+          'PCA per element to this dimension when the features have more; 0: no PCA.', 'pca_components')  # fmt: skip
+@_setting('--reg-covar', click.FloatRange(min=0, min_open=True), 1e-2,
+          'Covariance regularisation, relative to the mean feature variance.')  # fmt: skip
+@_setting('--calibration-fraction', click.FloatRange(0, 0.5), 0.2,
+          'Held-out part of the configurations for the calibration check; 0: no check.')  # fmt: skip
+@_setting('--threshold-percentile', click.FloatRange(0, 100), 1.0,
+          'Unknown below this percentile of the training log-likelihoods.')  # fmt: skip
 @click.option('--seed', type=int, default=0, show_default=True)
 @click.option(
     '--max-atoms-per-element', type=click.IntRange(min=1), help='Fit each mixture on a random subsample of this size.'

@@ -9,7 +9,16 @@ from aiida.cmdline.params import arguments, types
 from aiida.cmdline.utils import decorators, echo
 
 from . import cmd_root
-from .utils import DAEMON_OPTION, JSON_OPTION, TRUST_MODEL_OPTION, echo_json, launch, load_code
+from .utils import (
+    DAEMON_OPTION,
+    JSON_OPTION,
+    PYTHON_CODE_OPTION,
+    TRUST_MODEL_OPTION,
+    WALLTIME_OPTION,
+    echo_json,
+    launch,
+    load_code,
+)
 
 ENGINE_CHOICES = ('ase', 'lammps-python', 'lammps-mliap')
 
@@ -158,8 +167,8 @@ def summary_of(node) -> dict:
 @click.option('--timestep', type=click.FloatRange(min=0, min_open=True), help='Timestep in fs.')
 @click.option('--dump-every', type=click.IntRange(min=1), help='Store a frame every N steps.')
 @click.option('--seed', type=click.IntRange(min=0), help='Seed of the initial velocities (and Langevin).')
-@click.option('--code', 'code_label', default='python-mace@localhost', show_default=True, help='Code to run with.')
-@click.option('--walltime', type=click.IntRange(min=60), help='Walltime of each job in seconds.')
+@PYTHON_CODE_OPTION
+@WALLTIME_OPTION
 @DAEMON_OPTION
 @JSON_OPTION
 @decorators.with_dbenv()

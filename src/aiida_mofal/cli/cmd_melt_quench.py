@@ -9,6 +9,8 @@ from . import cmd_root
 from .utils import (
     DAEMON_OPTION,
     JSON_OPTION,
+    PYTHON_CODE_OPTION,
+    WALLTIME_OPTION,
     echo_json,
     launch,
     load_code,
@@ -60,8 +62,8 @@ def _headline(name: str, glass: dict) -> str:
 @click.option('--replicas', type=click.IntRange(min=1), default=1, show_default=True, help='Glasses (seeds).')
 @click.option('--override', 'overrides', multiple=True, metavar='KEY=VALUE',
               help='Change a protocol value, e.g. max_temperature=1400 or fallback=null (repeatable).')  # fmt: skip
-@click.option('--code', 'code_label', default='python-mace@localhost', show_default=True, help='Code to run with.')
-@click.option('--walltime', type=click.IntRange(min=60), help='Walltime of each MD job in seconds.')
+@PYTHON_CODE_OPTION
+@WALLTIME_OPTION
 @DAEMON_OPTION
 @JSON_OPTION
 @decorators.with_dbenv()

@@ -21,8 +21,12 @@ def _print_configuration(result: dict) -> None:
               f'{result["config_type"]}')  # fmt: skip
     label = result.get('label')
     if label:
-        echo.echo(f'  labelled by   {_process(label["cp2k_job"])} on {label["computer"]}')
-        echo.echo(f'                restarts: {_process(label["restart_chain"])}, {label["attempts"]} attempt(s)')
+        job_id = f', scheduler job {label["scheduler_job_id"]}' if label.get('scheduler_job_id') else ''
+        echo.echo(f'  labelled by   {_process(label["cp2k_job"])} on {label["computer"]}{job_id}')
+        if label.get('restart_chain'):
+            echo.echo(f'                restarts: {_process(label["restart_chain"])}, {label["attempts"]} attempt(s)')
+        else:  # a packed job (mofal.cp2k.packed): K structures, no restart chain of its own
+            echo.echo(f'                packed: {label.get("structures_in_job")} structure(s) in that one job')
         echo.echo(f'                in {_process(label["labelling"])}; E = {label["energy_ev"]:.6f} eV, '
                   f'{label["level_of_theory"]}')  # fmt: skip
     flagged = result.get('flagged')

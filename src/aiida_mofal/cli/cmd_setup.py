@@ -4,7 +4,7 @@ import click
 from aiida.cmdline.utils import echo
 
 from . import cmd_root
-from .utils import JSON_OPTION, echo_json
+from .utils import JSON_OPTION, echo_json, echo_setup
 
 
 @cmd_root.command('setup')
@@ -29,12 +29,7 @@ def cmd_setup(name, postgres, email, mpiprocs, as_json):
         summary = setup(name=name, postgres=postgres, email=email, mpiprocs=mpiprocs)
     except (RuntimeError, ConnectionError) as exception:
         echo.echo_critical(str(exception))
-    if as_json:
-        echo_json(summary)
-        return
-    for line in summary['report']:
-        echo.echo_report(line)
-    echo.echo_success(f'profile {summary["profile"]} ready in {summary["config_dir"]}')
+    echo_setup(summary, as_json, f'profile {summary["profile"]} ready in {summary["config_dir"]}')
 
 
 @cmd_root.command('doctor')

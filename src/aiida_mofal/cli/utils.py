@@ -16,9 +16,12 @@ import click
 __all__ = (
     'DAEMON_OPTION',
     'JSON_OPTION',
+    'PYTHON_CODE_OPTION',
     'TRUST_MODEL_OPTION',
     'VERBOSE_OPTION',
+    'WALLTIME_OPTION',
     'echo_json',
+    'echo_setup',
     'ensure_daemon',
     'launch',
     'load_code',
@@ -68,6 +71,13 @@ JSON_OPTION = click.option(
     help='Print machine-readable JSON for scripts (only the JSON goes to standard output).',
 )
 
+#: the Python+MACE code that runs a command's MACE jobs (MD, melt-quench, equations of state)
+PYTHON_CODE_OPTION = click.option(
+    '--code', 'code_label', default='python-mace@localhost', show_default=True, help='Code to run with.'
+)
+#: the walltime of each job that a command submits
+WALLTIME_OPTION = click.option('--walltime', type=click.IntRange(min=60), help='Walltime of each job in seconds.')
+
 DAEMON_OPTION = click.option(
     '--daemon', is_flag=True, help='Submit to the daemon (started if it is not running) and return at once.'
 )
@@ -81,6 +91,18 @@ VERBOSE_OPTION = click.option(
 def echo_json(data) -> None:
     """Print ``data`` as indented JSON on standard output (the real one, also under ``--json``)."""
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str), file=JSON_STREAM)
+
+
+def echo_setup(summary: dict, as_json: bool, success: str) -> None:
+    """Print what a setup command did: the summary as JSON, or its report lines and ``success``."""
+    from aiida.cmdline.utils import echo
+
+    if as_json:
+        echo_json(summary)
+        return
+    for line in summary['report']:
+        echo.echo_report(line)
+    echo.echo_success(success)
 
 
 def ensure_daemon() -> None:

@@ -101,6 +101,8 @@ def check_label_settings(settings: Mapping, data_dir: str | Path | None = None) 
     _number(settings, 'cluster.vacuum', 0.0, 100.0, unit='Å')
     _number(settings, 'cluster.box_factor', 1.0, 10.0)
     _number(settings, 'cluster.density_margin', 0.0, 50.0, unit='Å')
+    if 'pack' in settings.get('calculation', {}):
+        _number(settings, 'calculation.pack', 1, 10_000, integer=True)
     solver = str(settings['cluster']['poisson_solver']).upper()
     if solver not in POISSON_SOLVERS:
         raise SettingsError(

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aiida_mofal.campaign.config import _line_of  # one way of pointing at lines, shared
+from aiida_mofal.safe_yaml import read_mapping
 
 __all__ = ('CODE_NAMES', 'ComputerConfig', 'ComputerFileError', 'load_computer_file', 'parse_computer_file')
 
@@ -228,13 +229,7 @@ def parse_computer_file(text: str, source: str = 'computer file') -> ComputerFil
     """
     from pydantic import ValidationError
 
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ComputerFileError(f'{source}: not valid YAML: {error}') from None
-    if not isinstance(data, dict):
-        raise ComputerFileError(f'{source}: expected a mapping of computer settings at the top level.')
+    root, data = read_mapping(text, source, 'computer settings', ComputerFileError)
     problems = [
         f'{source}:{line}: {key}: repeated key (YAML would keep only the last)' for line, key in _duplicate_keys(root)
     ]

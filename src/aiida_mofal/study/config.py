@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiida_mofal.campaign.config import CampaignFile, CampaignFileError, _validate, load_campaign
+from aiida_mofal.safe_yaml import read_mapping
 
 __all__ = ('CAMPAIGN_ENTRY_POINTS', 'StudyFile', 'StudyFileError', 'StudySettings', 'load_study', 'parse_study')
 
@@ -118,13 +118,7 @@ def parse_study(text: str, source: str = 'study file', base: Path | None = None)
 
     :raises StudyFileError: ``source:line: key: problem`` for the study, then the campaign file's own errors.
     """
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise StudyFileError(f'{source}: not valid YAML: {error}') from None
-    if not isinstance(data, dict):
-        raise StudyFileError(f'{source}: expected a mapping of study settings at the top level.')
+    root, data = read_mapping(text, source, 'study settings', StudyFileError)
     try:
         settings = _validate(StudySettings, data, source, root)
     except CampaignFileError as error:

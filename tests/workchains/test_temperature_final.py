@@ -1,0 +1,116 @@
+"""The end of the temperature campaign: the paper's final random configurations, and evaluation as a job.
+
+As in ``test_temperature.py`` the steps run on an instantiated work chain with stored stand-ins for its MD and
+label children; the calcfunctions (``random_frames``, records, evaluation) and, in the last test, the
+``mofal.mace.evaluate`` job on ``python-mace@localhost`` run for real, on boxes of two waters and a tiny model.
+"""
+
+import mace  # noqa: F401  (before e3nn: the tiny model fixture imports e3nn)
+import pytest
+from aiida import engine, orm
+
+from aiida_mofal.calculations.temperature import random_frames
+from aiida_mofal.workchains.temperature import TemperatureCampaignWorkChain
+from tests.workchains import test_temperature
+from tests.workchains.test_campaign import capture_submissions, finished, labelled, trajectory, water_box
+from tests.workchains.test_temperature import temperature_campaign
+
+water = test_temperature.water  # the fixture: a tiny random MACE model and two labelled water boxes
+
+
+def test_random_frames_draws_without_repeats_and_never_the_start(aiida_profile):
+    ramp = trajectory([water_box(seed=i) for i in range(8)]).store()
+    outputs = random_frames(ramp, orm.Dict({'count': 4, 'seed': 1}))
+    report = outputs['report'].get_dict()
+    frames = outputs['dataset'].get_atoms()
+    assert report['n_frames'] == 7 and report['n_selected'] == 4 and len(set(report['frames'])) == 4
+    assert 0 not in report['frames'] and report['frames'] == sorted(report['frames'])
+    assert [a.info['source_frame'] for a in frames] == report['frames']
+    assert {a.info['campaign_set'] for a in frames} == {'random'} and frames[0].info['source_trajectory'] == ramp.uuid
+    again = random_frames(ramp, orm.Dict({'count': 4, 'seed': 1}))['report'].get_dict()['frames']
+    other = random_frames(ramp, orm.Dict({'count': 4, 'seed': 2}))['report'].get_dict()['frames']
+    assert again == report['frames'] and other != report['frames']  # seeded
+    everything = random_frames(ramp, orm.Dict({'count': 100, 'seed': 0}))['report'].get_dict()
+    assert everything['n_selected'] == 7 and everything['frames'] == list(range(1, 8))  # fewer frames than asked
+
+
+def test_the_paper_default_is_100_random_configurations(mofal_codes):
+    process = temperature_campaign()  # demo protocol, the file's sizes
+    assert process.ctx.settings['final'] == {'random': 100, 'steps': None, 'temperature_range': None}
+    assert process.wants_random()
+    assert not temperature_campaign({'final': {'random': 0}}).wants_random()
+
+
+def test_a_final_ramp_too_short_for_its_random_frames_is_refused(mofal_codes):
+    overrides = {'final': {'random': 5, 'steps': 80}}  # cbad_walk: a frame every 20 steps -> 4 frames
+    with pytest.raises(ValueError, match=r'final: 5 random configurations from a ramp of 80 steps, which gives 4'):
+        temperature_campaign(overrides)
+
+
+def test_the_final_step_labels_random_ramp_frames_retrains_and_records(mofal_codes, water, monkeypatch):
+    overrides = {'final': {'random': 2, 'steps': 60, 'temperature_range': [50.0, 900.0]}}
+    process = temperature_campaign(overrides)
+    process.ctx.model, process.ctx.training, process.ctx.step = water['model'], water['training'], 2
+    process.ctx.e0s = orm.Dict({'H': -13.6, 'O': -432.0})
+    submitted = capture_submissions(process, monkeypatch)
+    process.run_final_ramp()
+    (ramp,) = submitted
+    (stage,) = ramp.md.settings.get_dict()['schedule']
+    assert stage['temperature'] == [50.0, 900.0] and stage['steps'] == 60 and not ramp.md.walks
+    assert ramp.metadata.call_link_label == 'final_ramp' and process.ctx.step == 3 and process.ctx.final
+    process.ctx.md = finished({'trajectory': trajectory([water_box(shift=0.1 * i, seed=i) for i in range(4)])})
+    assert process.pick_random() is None
+    picked = process.ctx.selected.get_atoms()
+    assert len(picked) == 2 and {a.info['campaign_set'] for a in picked} == {'random'}
+    process.label()
+    label = submitted[1]
+    assert label.metadata.call_link_label == 'final_label'
+    assert dict(label.isolated_atom_energies) == dict(process.ctx.e0s)
+    process.ctx.step_label = finished({'dataset': labelled(picked)})
+    assert process.merge() is None and process.ctx.training.count == 4
+    process.ctx.roles.update(label=process.ctx.step_label, train=finished())
+    assert process.evaluate() is None and process.record() is None  # no evaluate code: in this process
+    row = process.outputs['steps']['step_3'].get_dict()
+    assert row['final'] is True and row['temperature_k'] is None and row['accepted'] == 2 and row['frames_seen'] == 3
+    assert row['training_configurations'] == 4 and row['occupied_per_family'] is None
+    assert row['processes']['evaluation'] == row['evaluation'] and row['force_rmse_ev_per_a'] > 0
+
+
+def test_a_final_ramp_without_frames_is_an_error(mofal_codes, water, monkeypatch):
+    process = temperature_campaign({'final': {'random': 1}})
+    process.ctx.model, process.ctx.step = water['model'], 1
+    capture_submissions(process, monkeypatch)
+    process.run_final_ramp()
+    process.ctx.md = finished(exit_status=310, message='walk(s) 0 still blew up')
+    exit_code = process.pick_random()
+    assert exit_code.status == 445 and exit_code.message.endswith('walk(s) 0 still blew up')
+
+
+def test_evaluation_runs_as_a_real_mace_evaluate_job_when_resources_name_a_code(mofal_codes, water, monkeypatch):
+    overrides = {'resources': {'evaluate': {'code': 'python-mace@localhost', 'settings': {'max_atoms_per_batch': 64},
+                                            'options': {'max_wallclock_seconds': 600}}}}  # fmt: skip
+    process = temperature_campaign(overrides)
+    assert process.inputs.evaluate_code.uuid == mofal_codes['python-mace'].uuid
+    process.ctx.model, process.ctx.training = water['model'], water['training']
+    process.ctx.selection = orm.Dict({'n_frames': 2, 'n_selected': 2, 'occupied_pairs': {'start': 0, 'end': 9},
+                                      'occupied_per_family': {'bond': 4}})  # fmt: skip
+    process.ctx.step_info, process.ctx.roles = {'runs': 0, 'labelled': 2}, {'train': finished()}
+    submitted = capture_submissions(process, monkeypatch)
+    process.evaluate()
+    (builder,) = submitted
+    assert builder.metadata.call_link_label == 'step_0_evaluate'
+    assert builder.settings.get_dict() == {'max_atoms_per_batch': 64, 'mode': 'evaluate'}
+    _, job = engine.run_get_node(builder)  # the job the campaign submits, run for real on localhost
+    assert job.is_finished_ok, job.exit_message
+    process.ctx.evaluation_job = job
+    assert process.record() is None
+    row = process.outputs['steps']['step_0'].get_dict()
+    assert row['evaluation'] == job.uuid and row['energy_rmse_ev_per_atom'] > 0 and row['force_rmse_ev_per_a'] > 0
+    process.ctx.evaluation_job = finished(exit_status=310, message='CUDA out of memory')
+    assert process.record().message == 'the evaluation of step 0 failed: CUDA out of memory'
+
+
+def test_an_unknown_evaluate_setting_is_refused(mofal_codes):
+    overrides = {'resources': {'evaluate': {'code': 'python-mace@localhost', 'settings': {'mode': 'scan'}}}}
+    with pytest.raises(ValueError, match=r'resources.evaluate.settings: \[.mode.\] are set by the campaign'):
+        TemperatureCampaignWorkChain.get_builder_from_protocol(None, {'water': water_box()}, overrides=overrides)
