@@ -63,7 +63,11 @@ def melt_quench_slot(model: orm.Data, structure: orm.StructureData, code: orm.Ab
         replicas=options['glasses'],
     )
     job = get_current_graph().add_task(builder, name='melt_quench')
-    return {f'glass_{k}': job.outputs.glasses[f'replica_{k}'].structure for k in range(options['glasses'])}
+    glasses = job.outputs.glasses  # a dynamic namespace: its replica_<k>.structure sockets exist once made here
+    for k in range(options['glasses']):
+        if f'replica_{k}.structure' not in glasses:
+            glasses._new(name=f'replica_{k}.structure')
+    return {f'glass_{k}': glasses[f'replica_{k}.structure'] for k in range(options['glasses'])}
 
 
 def _eos_task(graph, name: str, model, structure, code, options: dict):
@@ -244,6 +248,7 @@ def check_study(study) -> dict:
             load_workflow(entry_point, section)
         except MissingWorkflowError as error:
             problems.append(str(error))
+    problems.extend(_settings_problems(settings))
     elements = {symbol for path in campaign_file.targets.values() for symbol in _read(path).get_chemical_symbols()}
     structures = {}
     files = dict(study.glass_files, **({'reference': study.reference} if study.reference else {}))
@@ -274,3 +279,28 @@ def check_study(study) -> dict:
         'structures': structures,
         'concurrency': settings.concurrency,
     }
+
+
+def _settings_problems(settings) -> list[str]:
+    """Check the melt-quench protocol and overrides and the ``mofal.eos`` settings (typos fail here, not mid-run)."""
+    problems = []
+    if settings.melt_quench is not None:
+        from aiida_mofal.md.melt_quench import load_melt_quench_parameters
+
+        melt = settings.melt_quench
+        try:
+            load_melt_quench_parameters(melt.protocol or 'melt_quench', melt.overrides or None)
+        except (ValueError, KeyError) as error:
+            problems.append(f'melt_quench.overrides: {error}')
+    if settings.eos is not None and settings.eos.workflow == 'mofal.eos':
+        from aiida_mofal.analysis.eos_methods import validate_method_settings
+
+        unknown = sorted(set(settings.eos.overrides) - set(settings.eos.methods))
+        if unknown:
+            problems.append(f'eos.overrides: settings for {unknown}, which are not among eos.methods')
+        for method in settings.eos.methods:
+            try:
+                validate_method_settings(method, settings.eos.overrides.get(method))
+            except ValueError as error:
+                problems.append(f'eos.overrides.{method}: {error}')
+    return problems

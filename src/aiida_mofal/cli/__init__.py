@@ -22,6 +22,7 @@ from . import (  # noqa: E402, F401
     cmd_md,
     cmd_melt_quench,
     cmd_provenance,
+    cmd_rerun,
     cmd_select,
     cmd_setup,
     cmd_structures,

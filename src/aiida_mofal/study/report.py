@@ -40,6 +40,13 @@ def study_results(node) -> dict:
                 'volumes': points.get_array('volumes'),
                 'energies': points.get_array('energies'),
             }
+        elif label == 'EquationOfStateWorkChain' and 'ev' in child.outputs:
+            ev = child.outputs.ev.get_dict()  # relaxed E(V): fitted again here with its record's form
+            results['eos'][_task_name(child).removeprefix('eos_')] = {
+                'fit': {'form': 'birch-murnaghan', 'method': 'fixed-volume relaxations (mofal.eos ev)'},
+                'volumes': ev['volumes_A3'],
+                'energies': ev['energies_eV'],
+            }
         elif label == 'analyse_glass_structure':
             results['glass'][_task_name(child).removeprefix('glass_')] = child.outputs.result.get_dict()
         elif label in ('ClusterCampaignWorkChain', 'TemperatureCampaignWorkChain'):
@@ -77,9 +84,9 @@ def write_study_report(node, output: str | Path, campaign_report=None) -> dict:
             fit, output / f'eos_{name}.png', title=f'{name}: {eos["fit"]["method"]}'
         )
     if figures:
-        sections.append(
-            Section('Equations of state', text='MACE single points of scaled cells, fitted.', figures=figures)
-        )
+        methods = sorted({eos['fit']['method'] for eos in results['eos'].values()})
+        text = f"E(V) with the study's MACE model ({'; '.join(methods)}), Birch–Murnaghan fit."
+        sections.append(Section('Equations of state', text=text, figures=figures))
     if results['glass']:
         paths = plot_glass(results['glass'], output, prefix='glass')
         sections.append(Section('Glass analysis', figures={path.stem: path for path in paths}))
