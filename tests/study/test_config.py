@@ -10,7 +10,7 @@ EXAMPLES = ROOT / 'examples'
 
 def test_the_shipped_studies_parse_with_their_campaign_files():
     tiny = load_study(EXAMPLES / 'study_zif4_glass.yaml')
-    assert tiny.settings.melt_quench.glasses == 2 and tiny.settings.eos.workflow == 'fit'
+    assert tiny.settings.melt_quench.glasses == 2 and tiny.settings.eos.workflow == 'mofal.eos'
     assert list(tiny.campaign.targets) == ['zif4'] and tiny.reference.name == 'ZIF-4_glass01_Gaillac2020.cif'
     paper = load_study(EXAMPLES / 'study_uio66_paper.yaml')
     assert paper.settings.eos.workflow == 'mofal.eos' and paper.settings.cost['cp2k_node_hours'] == 2000
@@ -28,7 +28,7 @@ def test_a_typo_names_the_line_and_the_key_it_meant():
     [
         (('campaign_zif4_tiny.yaml', 'nowhere.yaml'), 'campaign.file: nowhere.yaml not found'),
         (('target: zif4', 'target: zif8'), "melt_quench.target: 'zif8' is not a campaign target"),
-        (('workflow: fit ', 'workflow: eos '), 'eos.workflow: Input should be'),
+        (('workflow: mofal.eos ', 'workflow: eos '), 'eos.workflow: Input should be'),
         (('ZIF-4_glass01', 'ZIF-9_glass01'), 'glass_analysis.reference: ../tests/data_files/structures/ZIF-9'),
         (('concurrency: 2 ', 'concurrency: 0 '), 'concurrency: Input should be greater than or equal to 1'),
     ],
