@@ -79,11 +79,8 @@ def main():
     from aiida_mofal.calculations.torchscript import get_torchscript_model
 
     start = time.perf_counter()
-    try:
-        get_torchscript_model(model_node)
-        scripted = 'TorchScript'
-    except Exception as exception:  # noqa: BLE001  (the work chain falls back to mace-torch the same way)
-        scripted = f'mace-torch (TorchScript failed: {str(exception).splitlines()[0][:80]})'
+    compiled, why = get_torchscript_model(model_node)  # the work chain falls back to mace-torch the same way
+    scripted = 'TorchScript' if compiled is not None else f'mace-torch ({why[:80]})'
     compile_seconds = time.perf_counter() - start
     structure = orm.StructureData(ase=atoms)
     builder = EquationOfStateWorkChain.get_builder_for(code, structure, model_node, ['ev'], settings, options)

@@ -119,7 +119,9 @@ def main():
         from aiida_mofal.calculations.torchscript import get_torchscript_model
 
         start = time.perf_counter()
-        compiled = get_torchscript_model(model_node)
+        compiled, why = get_torchscript_model(model_node)
+        if compiled is None:
+            raise SystemExit(f'{why}; run with --eager')
         print(f'TorchScript archive of the model: {time.perf_counter() - start:.1f} s, once per model')
     print(f'model {args.model.name} ({dtype}), torch threads {args.threads}, profile in {os.environ["AIIDA_PATH"]}')
     print(f'{"atoms":>6} {"steps":>6} {"how":<22} {"total s":>9} {"loop s":>8} {"atom-steps/s":>13} {"loop/bare":>10}')

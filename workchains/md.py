@@ -160,10 +160,11 @@ class MdBaseWorkChain(RestartWorkChain):
 
         if self.ctx.inputs.engine.value not in ('ase', 'lammps-python'):
             return
-        try:
-            self.ctx.inputs.compiled_model = get_torchscript_model(self.ctx.inputs.model)
-        except Exception as exception:  # noqa: BLE001  (any scripting failure: fall back to the eager model)
-            self.report(f'TorchScript compilation of the model failed ({exception}); the jobs load it with mace-torch')
+        compiled, why = get_torchscript_model(self.ctx.inputs.model)
+        if compiled is None:
+            self.report(f'{why}; the jobs load the model with mace-torch')
+        else:
+            self.ctx.inputs.compiled_model = compiled
 
     def run_process(self):
         """Run one job with every unfinished walk, each from its own state."""

@@ -105,10 +105,11 @@ class MaceRelaxWorkChain(RestartWorkChain):
         if self.inputs.torchscript.value and 'compiled_model' not in self.ctx.inputs:
             from aiida_mofal.calculations.torchscript import get_torchscript_model
 
-            try:
-                self.ctx.inputs.compiled_model = get_torchscript_model(self.ctx.inputs.model)
-            except Exception as exception:  # noqa: BLE001  (any scripting failure: fall back to the eager model)
-                self.report(f'TorchScript compilation failed ({exception}); the jobs load the model with mace-torch')
+            compiled, why = get_torchscript_model(self.ctx.inputs.model)
+            if compiled is None:
+                self.report(f'{why}; the jobs load the model with mace-torch')
+            else:
+                self.ctx.inputs.compiled_model = compiled
 
     def _collect(self, node) -> list[str]:
         """Keep the outputs of ``node``'s converged structures; return the names left to relax."""

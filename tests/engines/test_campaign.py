@@ -85,6 +85,7 @@ def finished_campaign(tiny_campaign, tmp_path_factory):
 def test_campaign_runs_a_cycle_with_inference_jobs_and_resumes_after_a_daemon_restart(finished_campaign):
     status = finished_campaign['status']
     assert status['state'] == 'finished' and status['exit_status'] == 0, status
+    assert status['test_set'] == 'test set: none; the errors are on the training set'  # test_frames: 0 here
     rows = status['cycles']
     assert [row['cycle'] for row in rows] == [0, 1]
     assert rows[0]['training_configurations'] == 4  # 1 periodic frame + 3 clusters

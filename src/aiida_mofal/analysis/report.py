@@ -223,6 +223,7 @@ def write_campaign_report(
     target_uncertainty: np.ndarray | None = None,
     first_test_structure: Atoms | None = None,
     density: dict | None = None,
+    test_set: str | None = None,
 ) -> dict:
     """Write a campaign's figures and ``index.md`` (the table and the figures) to ``output``.
 
@@ -231,6 +232,7 @@ def write_campaign_report(
         per-atom force error of the first evaluated structure.
     :param target_uncertainty: per-atom uncertainty of ``target`` under the last density model.
     :param density: the attributes of the last density model: its BIC curves (a figure) and calibration.
+    :param test_set: what the errors are measured on (``campaign.queries.test_set_summary``), a line in the text.
     :returns: ``summary`` (path of ``index.md``) and ``figures`` (name → path).
     """
     output, figures = report_figures(
@@ -252,7 +254,7 @@ def write_campaign_report(
         )
     if density is not None and density.get('bic'):
         figures['density_bic'] = plot_bic(density['bic'], output / 'density_bic.png')
-    extra = []
+    extra = [f'{test_set[0].upper()}{test_set[1:]}.', ''] if test_set else []
     if density is not None:
         extra += ['Last density model (BIC curve and held-out calibration per element):', '', '```']
         extra += [density_summary(density), '```', '']

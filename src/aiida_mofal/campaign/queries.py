@@ -7,7 +7,14 @@ label and the answers are the same on a live profile and on an archive imported 
 
 from __future__ import annotations
 
-__all__ = ('campaign_kind', 'campaign_rows', 'campaign_targets', 'last_evaluation_errors', 'load_campaign_node')
+__all__ = (
+    'campaign_kind',
+    'campaign_rows',
+    'campaign_targets',
+    'last_evaluation_errors',
+    'load_campaign_node',
+    'test_set_summary',
+)
 
 CAMPAIGN_PROCESS = 'ClusterCampaignWorkChain'
 TEMPERATURE_PROCESS = 'TemperatureCampaignWorkChain'
@@ -86,3 +93,35 @@ def campaign_targets(campaign) -> dict:
     if 'structure' in campaign.inputs:
         return {campaign.label or 'framework': campaign.inputs.structure}
     return dict(campaign.inputs.targets) if 'targets' in campaign.inputs else {}
+
+
+def test_set_summary(campaign) -> str | None:
+    """One line on what the cluster campaign's errors are measured on: MD-sampled frames, rattled cells, or none.
+
+    Read from the campaign's settings and its ``test_set`` output (or, while it runs, its test-set work chain), so
+    a reader of ``mofal status`` knows whether a ΔE_std of 0 can be by construction.
+    """
+    from aiida import orm
+
+    if campaign_kind(campaign) != 'cluster' or 'settings' not in campaign.inputs:
+        return None
+    initial = campaign.inputs.settings.get_dict().get('initial', {})
+    query = orm.QueryBuilder()
+    query.append(orm.WorkflowNode, filters={'id': campaign.pk}, tag='campaign')
+    query.append(
+        orm.WorkflowNode, with_incoming='campaign', filters={'attributes.process_label': 'CampaignTestSetWorkChain'}
+    )
+    sampler = query.first(flat=True)
+    dataset = campaign.outputs.test_set if 'test_set' in campaign.outputs else None
+    if dataset is None and sampler is not None and 'dataset' in sampler.outputs:
+        dataset = sampler.outputs.dataset
+    count = f'{dataset.count} labelled frames' if dataset is not None else 'not labelled yet'
+    if initial.get('test_source') == 'md' and initial.get('test_frames', 0) > 0:
+        where = f', {sampler.process_label}<{sampler.pk}>' if sampler is not None else ''
+        return (
+            f'test set: {initial["test_frames"]} frames per target from MD at {initial.get("test_temperature")} K '
+            f'({count}{where})'
+        )
+    if initial.get('test_frames', 0) > 0:
+        return f'test set: {initial["test_frames"]} rattled, strained frame(s) per target ({count})'
+    return 'test set: none; the errors are on the training set'

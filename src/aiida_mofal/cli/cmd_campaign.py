@@ -104,19 +104,24 @@ def cmd_status(identifier, as_json):
     For a temperature campaign, per step: T, runs, frames seen, accepted, the energy, force and stress RMSEs,
     MAE_p95 and the training-set size.
     """
-    from aiida_mofal.campaign.queries import campaign_kind, campaign_rows
+    from aiida_mofal.campaign.queries import campaign_kind, campaign_rows, test_set_summary
 
     node = _campaign(identifier)
     rows = campaign_rows(node)
+    test_set = test_set_summary(node)
     state = node.process_state.value if node.process_state else 'unknown'
     if as_json:
         result = {'campaign': node.pk, 'state': state, 'exit_status': node.exit_status, 'cycles': rows}
+        if test_set is not None:
+            result['test_set'] = test_set
         if campaign_kind(node) == 'temperature':
             result.update(kind='temperature', exit_message=node.exit_message)
         echo_json(result)
         return
     message = f' ({node.exit_message})' if node.exit_message else ''
     echo.echo(f'campaign {node.pk} ({node.label}): {state}, exit status {node.exit_status}{message}')
+    if test_set is not None:
+        echo.echo(test_set)
     echo.echo(_table(node, rows))
 
 
@@ -163,7 +168,13 @@ def write_report(node, output: Path, as_html: bool = False) -> dict:
     """Write the figures and ``index.md`` (and ``index.html``) of campaign ``node`` to ``output``."""
     from aiida_mofal.analysis.report import write_campaign_report
     from aiida_mofal.analysis.temperature_report import write_temperature_report
-    from aiida_mofal.campaign.queries import campaign_kind, campaign_rows, campaign_targets, last_evaluation_errors
+    from aiida_mofal.campaign.queries import (
+        campaign_kind,
+        campaign_rows,
+        campaign_targets,
+        last_evaluation_errors,
+        test_set_summary,
+    )
 
     rows = campaign_rows(node)
     process_state = node.process_state.value if node.process_state else 'unknown'
@@ -194,6 +205,7 @@ def write_report(node, output: Path, as_html: bool = False) -> dict:
         target_uncertainty=uncertainty,
         first_test_structure=test_structure,
         density=outputs.density_model.base.attributes.all if 'density_model' in outputs else None,
+        test_set=test_set_summary(node),
     )
     if as_html:
         from aiida_mofal.analysis.html_report import campaign_html_sections, write_html_report
