@@ -170,12 +170,6 @@ def write_plots(node, directory: Path) -> list[str]:
 @click.option('--model', 'model', required=True, help='MACE model: a mofal.mace_model PK/UUID or a .model file.')
 @TRUST_MODEL_OPTION
 @click.option(
-    '--trust-model-file',
-    is_flag=True,
-    help='The --model file is a MACE .model pickle you made or trust: load it (this runs code it holds) and store '
-    'it as weights (docs/guide/security.md).',
-)
-@click.option(
     '--method',
     'methods',
     type=click.Choice(['ev', 'pv', 'strain', 'fluctuations']),
