@@ -103,6 +103,10 @@ def check_label_settings(settings: Mapping, data_dir: str | Path | None = None) 
     _number(settings, 'cluster.density_margin', 0.0, 50.0, unit='Å')
     if 'pack' in settings.get('calculation', {}):
         _number(settings, 'calculation.pack', 1, 10_000, integer=True)
+    if 'farm_groups' in settings.get('calculation', {}):
+        _number(settings, 'calculation.farm_groups', 1, 10_000, integer=True)
+    if not isinstance(settings.get('calculation', {}).get('farm', True), bool):
+        raise SettingsError(f'settings.calculation.farm: {settings["calculation"]["farm"]!r} is not true or false.')
     solver = str(settings['cluster']['poisson_solver']).upper()
     if solver not in POISSON_SOLVERS:
         raise SettingsError(
