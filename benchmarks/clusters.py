@@ -22,6 +22,14 @@ from aiida_mofal.structures.charges import formal_charges
 from aiida_mofal.structures.uio66 import build_uio66
 
 
+def timed(steps: dict, name: str, function, *args, **kwargs):
+    """Return ``function(*args, **kwargs)`` and record its wall time in ``steps[name]`` (not when it raises)."""
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    steps[name] = time.perf_counter() - start
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--seed', type=int, default=0)
@@ -49,22 +57,16 @@ def main():
     )
     print(f'  characterisation c_hf-c_brick-c_linker = {info["c_hf"]:.2f}-{info["c_brick"]:.2f}-{info["c_linker"]:.2f}')
 
-    t = time.perf_counter()
-    graph = bond_graph(atoms)
-    steps['bond graph'] = time.perf_counter() - t
-    t = time.perf_counter()
-    blocks = find_blocks(atoms, graph)
-    steps['building blocks'] = time.perf_counter() - t
-    t = time.perf_counter()
-    charge = formal_charges(atoms, graph).charge
-    steps['formal charges (whole cell)'] = time.perf_counter() - t
+    graph = timed(steps, 'bond graph', bond_graph, atoms)
+    blocks = timed(steps, 'building blocks', find_blocks, atoms, graph)
+    charge = timed(steps, 'formal charges (whole cell)', formal_charges, atoms, graph).charge
     print(f'  {graph.n_bonds} bonds, {blocks.n_blocks} blocks, total formal charge {charge}')
 
     rng = np.random.default_rng(args.seed)
     flagged = rng.choice(len(atoms), 2 * args.n, replace=False)
-    uncertainty = rng.random(len(atoms))
+    cut = {'uncertainty': rng.random(len(atoms)), 'max_clusters': args.n}
     t = time.perf_counter()
-    clusters = extract_clusters(atoms, flagged, uncertainty=uncertainty, max_clusters=args.n, blocks=blocks)
+    clusters = extract_clusters(atoms, flagged, **cut, blocks=blocks)
     steps[f'extract {len(clusters)} clusters'] = time.perf_counter() - t
     sizes = np.array([len(c) for c in clusters])
     charges = np.array([c.info['charge'] for c in clusters])
@@ -77,26 +79,20 @@ def main():
 
         frame = atoms.copy()
         frame.rattle(args.rattle, seed=args.seed + 1)
-        t = time.perf_counter()
-        own = find_blocks(frame)
-        steps['blocks recomputed on the frame'] = time.perf_counter() - t
-        t = time.perf_counter()
-        mapped = map_blocks(blocks, frame)
-        steps['reference blocks mapped onto it'] = time.perf_counter() - t
+        own = timed(steps, 'blocks recomputed on the frame', find_blocks, frame)
+        mapped = timed(steps, 'reference blocks mapped onto it', map_blocks, blocks, frame)
         print(f'  frame rattled {args.rattle} Å: {own.n_blocks} blocks recomputed, {mapped.n_blocks} mapped')
         for label, frame_blocks in (('recomputed', own), ('reference', mapped)):
-            t = time.perf_counter()
             try:
-                cut = extract_clusters(
-                    frame, flagged, uncertainty=uncertainty, max_clusters=args.n, blocks=frame_blocks
+                frame_clusters = timed(
+                    steps, f'extract ({label} blocks)', extract_clusters, frame, flagged, **cut, blocks=frame_blocks
                 )
-            except ValueError as error:  # what the scan does with such a frame: skip it
+            except ValueError as error:  # what the scan does with such a frame: skip it (no time recorded)
                 print(f'  {label:<10} blocks: the frame cannot be cut ({error})')
                 continue
-            steps[f'extract ({label} blocks)'] = time.perf_counter() - t
-            sizes = np.array([len(c) for c in cut])
+            sizes = np.array([len(c) for c in frame_clusters])
             print(
-                f'  {label:<10} blocks: {len(cut)} clusters, atoms min/median/p90/max {sizes.min()}/'
+                f'  {label:<10} blocks: {len(frame_clusters)} clusters, atoms min/median/p90/max {sizes.min()}/'
                 f'{int(np.median(sizes))}/{int(np.percentile(sizes, 90))}/{sizes.max()}, '
                 f'over 250: {(sizes > 250).sum()}'
             )
