@@ -87,6 +87,37 @@ def _datum(entry_point: str) -> Callable:
     return arguments.DATUM(type=types.DataParamType(sub_classes=(f'aiida.data:{entry_point}',)))
 
 
+def _data_group(
+    entry_point: str,
+    help_text: str,
+    list_help: str,
+    columns: Sequence[tuple[str, str]],
+    show_help: str,
+    keys: Sequence[str],
+) -> click.Group:
+    """Return the ``verdi data <entry_point>`` group with its ``list`` (``columns``) and ``show`` (``keys``) commands.
+
+    Every data type lists and shows the same way; only its columns and attributes differ. ``export`` writes each
+    type's own file format, so each group adds it itself.
+    """
+    group = click.Group(entry_point, help=help_text)
+
+    @group.command('list', help=list_help)
+    @list_options
+    @decorators.with_dbenv()
+    def list_command(past_days, groups, all_users, raw):
+        _list(entry_point, columns, past_days, groups, all_users, raw)
+
+    @group.command('show', help=show_help)
+    @_datum(entry_point)
+    @SHOW_JSON
+    @decorators.with_dbenv()
+    def show_command(datum, as_json):
+        _show(_node_summary(datum, keys), as_json)
+
+    return group
+
+
 # -- mofal.dataset ------------------------------------------------------------------------------------------
 
 DATASET_KEYS = (
@@ -101,17 +132,11 @@ DATASET_KEYS = (
 )
 
 
-@click.group('mofal.dataset')
-def dataset():
-    """Labelled configurations (`mofal.dataset`): list, show, export as extxyz."""
-
-
-@dataset.command('list')
-@list_options
-@decorators.with_dbenv()
-def dataset_list(past_days, groups, all_users, raw):
-    """List data sets: configurations, atoms, elements, labels, kinds, level of theory."""
-    columns = (
+dataset = _data_group(
+    'mofal.dataset',
+    'Labelled configurations (`mofal.dataset`): list, show, export as extxyz.',
+    'List data sets: configurations, atoms, elements, labels, kinds, level of theory.',
+    (
         ('Id', 'id'),
         ('Label', 'label'),
         ('Configs', 'attributes.count'),
@@ -120,17 +145,10 @@ def dataset_list(past_days, groups, all_users, raw):
         ('Labels', 'attributes.labels'),
         ('Kinds', 'attributes.config_types'),
         ('Method', 'attributes.level_of_theory.method'),
-    )
-    _list('mofal.dataset', columns, past_days, groups, all_users, raw)
-
-
-@dataset.command('show')
-@_datum('mofal.dataset')
-@SHOW_JSON
-@decorators.with_dbenv()
-def dataset_show(datum, as_json):
-    """Show what a data set holds (its stored attributes)."""
-    _show(_node_summary(datum, DATASET_KEYS), as_json)
+    ),
+    'Show what a data set holds (its stored attributes).',
+    DATASET_KEYS,
+)
 
 
 @dataset.command('export')
@@ -158,17 +176,11 @@ MODEL_KEYS = (
 )
 
 
-@click.group('mofal.mace_model')
-def mace_model():
-    """Trained MACE models (`mofal.mace_model`): list, show, export the model file."""
-
-
-@mace_model.command('list')
-@list_options
-@decorators.with_dbenv()
-def mace_model_list(past_days, groups, all_users, raw):
-    """List MACE models: elements, cut-off, layers, channels, dtype."""
-    columns = (
+mace_model = _data_group(
+    'mofal.mace_model',
+    'Trained MACE models (`mofal.mace_model`): list, show, export the model file.',
+    'List MACE models: elements, cut-off, layers, channels, dtype.',
+    (
         ('Id', 'id'),
         ('Label', 'label'),
         ('Elements', 'attributes.elements'),
@@ -176,17 +188,10 @@ def mace_model_list(past_days, groups, all_users, raw):
         ('Layers', 'attributes.num_interactions'),
         ('Channels', 'attributes.num_channels'),
         ('Dtype', 'attributes.dtype'),
-    )
-    _list('mofal.mace_model', columns, past_days, groups, all_users, raw)
-
-
-@mace_model.command('show')
-@_datum('mofal.mace_model')
-@SHOW_JSON
-@decorators.with_dbenv()
-def mace_model_show(datum, as_json):
-    """Show a model's elements, cut-off, architecture, hyperparameters and file checksum."""
-    _show(_node_summary(datum, MODEL_KEYS), as_json)
+    ),
+    "Show a model's elements, cut-off, architecture, hyperparameters and file checksum.",
+    MODEL_KEYS,
+)
 
 
 @mace_model.command('export')
@@ -221,17 +226,11 @@ TRAJECTORY_KEYS = (
 )
 
 
-@click.group('mofal.trajectory')
-def trajectory():
-    """MD trajectories (`mofal.trajectory`): list, show, export frames as extxyz."""
-
-
-@trajectory.command('list')
-@list_options
-@decorators.with_dbenv()
-def trajectory_list(past_days, groups, all_users, raw):
-    """List MD trajectories: frames, atoms, elements, engine, ensemble, mean temperature."""
-    columns = (
+trajectory = _data_group(
+    'mofal.trajectory',
+    'MD trajectories (`mofal.trajectory`): list, show, export frames as extxyz.',
+    'List MD trajectories: frames, atoms, elements, engine, ensemble, mean temperature.',
+    (
         ('Id', 'id'),
         ('Label', 'label'),
         ('Frames', 'attributes.num_frames'),
@@ -240,17 +239,10 @@ def trajectory_list(past_days, groups, all_users, raw):
         ('Engine', 'attributes.engine'),
         ('Ensemble', 'attributes.ensemble'),
         ('T mean (K)', 'attributes.summary.temperature.mean'),
-    )
-    _list('mofal.trajectory', columns, past_days, groups, all_users, raw)
-
-
-@trajectory.command('show')
-@_datum('mofal.trajectory')
-@SHOW_JSON
-@decorators.with_dbenv()
-def trajectory_show(datum, as_json):
-    """Show a trajectory's size, engine, ensemble, timestep and thermodynamic means."""
-    _show(_node_summary(datum, TRAJECTORY_KEYS), as_json)
+    ),
+    "Show a trajectory's size, engine, ensemble, timestep and thermodynamic means.",
+    TRAJECTORY_KEYS,
+)
 
 
 @trajectory.command('export')
