@@ -21,7 +21,7 @@ from aiida_workgraph import WorkGraph, get_current_graph, spec, task
 
 from aiida_mofal.calculations.study import analyse_glass_structure, model_energy_volume
 
-__all__ = ('MissingWorkflowError', 'build_study_graph', 'load_workflow', 'study_summary')
+__all__ = ('MissingWorkflowError', 'build_study_graph', 'declare_glass_outputs', 'load_workflow', 'study_summary')
 
 
 #: the EOS calcfunction as a task with its two outputs declared (WorkGraph infers only ``result`` otherwise)
@@ -63,11 +63,23 @@ def melt_quench_slot(model: orm.Data, structure: orm.StructureData, code: orm.Ab
         replicas=options['glasses'],
     )
     job = get_current_graph().add_task(builder, name='melt_quench')
-    glasses = job.outputs.glasses  # a dynamic namespace: its replica_<k>.structure sockets exist once made here
-    for k in range(options['glasses']):
-        if f'replica_{k}.structure' not in glasses:
-            glasses._new(name=f'replica_{k}.structure')
+    declare_glass_outputs(job, options['glasses'])
+    glasses = job.outputs.glasses
     return {f'glass_{k}': glasses[f'replica_{k}.structure'] for k in range(options['glasses'])}
+
+
+def declare_glass_outputs(job, count: int) -> None:
+    """Declare ``glasses.replica_<k>.structure`` (k < ``count``) in the melt-quench task's *spec*.
+
+    ``glasses`` is a dynamic output namespace of ``mofal.melt_quench``: its replicas exist only once the work chain
+    runs. A socket made on the live namespace (``glasses._new``) is enough to draw a link here, but the engine runs
+    the graph rebuilt from its stored dict, where each task is made again from its spec: a socket that is not in
+    the spec is gone and the link to it fails (``replica_0.structure is not in this namespace``). ``add_output_spec``
+    writes the sockets into the spec that is stored, and makes them on the live task too.
+    """
+    for k in range(count):
+        if f'replica_{k}' not in job.outputs.glasses:
+            job.add_output_spec(spec.namespace(structure=orm.StructureData), f'glasses.replica_{k}')
 
 
 def _eos_task(graph, name: str, model, structure, code, options: dict):
