@@ -23,7 +23,10 @@ from .campaign_steps import CampaignSteps, failed_labels
 from .temperature_inputs import temperature_inputs, validate_temperature_settings
 from .temperature_steps import EvaluationAndFinalSteps
 
-__all__ = ('TemperatureCampaignWorkChain',)
+__all__ = ('STOP_REASON', 'TemperatureCampaignWorkChain')
+
+#: the extra of a finished campaign node that says why it stopped (exit status 0 keeps no message)
+STOP_REASON = 'stop_reason'
 
 
 class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkChain):
@@ -35,10 +38,11 @@ class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkC
     starts with model k−1; from each run at most one frame, the one adding most new (type, bin) pairs against the
     training set's CBAD occupancy (``select_cbad``, ``best_per_trajectory``); label; retrain (fine-tune or from
     scratch); evaluate on the test set. It stops after T_max, or at the first step that accepts nothing; then,
-    as the paper does, ``final.random`` frames drawn at random from one more ramp run with the last model are
-    labelled and added, and the final model is trained on them. It ends with exit status 0 and a message saying
-    why it stopped. With an ``evaluate_code`` the evaluations run as ``mofal.mace.evaluate`` jobs on it; without,
-    in this process (small systems).
+    as the paper does, ``final.random`` frames drawn at random from one more ramp run with the last model (by
+    default from the test ramp's low end up to the last step's temperature) are labelled and added, and the final
+    model is trained on them; a final ramp that fails keeps the last step's model. It ends with exit status 0 and
+    a message saying why it stopped (also the node's ``stop_reason`` extra). With an ``evaluate_code`` the
+    evaluations run as ``mofal.mace.evaluate`` jobs on it; without, in this process (small systems).
     """
 
     _round, _roles = 'step', 'roles'  # of CampaignSteps: ctx.step counts the rounds, ctx.roles keeps their processes
@@ -89,12 +93,14 @@ class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkC
             if_(cls.wants_random)(
                 cls.run_final_ramp,
                 cls.pick_random,
-                cls.label,
-                cls.merge,
-                cls.train,
-                cls.inspect_training,
-                cls.evaluate,
-                cls.record,
+                if_(cls.final_ramp_ok)(
+                    cls.label,
+                    cls.merge,
+                    cls.train,
+                    cls.inspect_training,
+                    cls.evaluate,
+                    cls.record,
+                ),
             ),
             cls.finalise,
         )
@@ -118,7 +124,6 @@ class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkC
             430, 'ERROR_EXPLORATION', message='no MD run of step {step} ({temperature} K) gave frames: {reason}'
         )
         spec.exit_code(440, 'ERROR_LABELLING', message='no configuration of step {step} could be labelled: {reason}')
-        spec.exit_code(445, 'ERROR_FINAL_RAMP', message='the final ramp gave no frames to draw from: {reason}')
         spec.exit_code(450, 'ERROR_EVALUATION', message='the evaluation of step {step} failed: {reason}')
 
     @classmethod
@@ -163,7 +168,7 @@ class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkC
         self.ctx.run_steps = self._read_settings()
         self.ctx.temperatures = temperatures(self.ctx.settings)
         self.ctx.step = 0
-        self.ctx.final = False
+        self.ctx.final = self.ctx.final_failed = False
         self.ctx.model = None
         self.ctx.test = None
         self.ctx.stop = None
@@ -328,7 +333,12 @@ class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkC
         self.ctx.stop = f'step {self.ctx.step} at {temperature:g} K accepted no configuration (CBAD found nothing new)'
 
     def finalise(self):
-        """Attach the final model and data sets; end with the reason the campaign stopped."""
+        """Attach the final model and data sets; end with the reason the campaign stopped.
+
+        aiida-core keeps no exit message for exit status 0, so the reason is also the node's ``stop_reason``
+        extra (what ``mofal status`` prints) and the last report line.
+        """
         self._attach_results(occupancy=self.ctx.occupancy)
+        self.node.base.extras.set(STOP_REASON, self.ctx.stop)
         self.report(f'campaign done: {self.ctx.stop}')
         return ExitCode(0, self.ctx.stop)

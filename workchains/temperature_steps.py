@@ -80,28 +80,58 @@ class EvaluationAndFinalSteps:
         """Whether the settings ask for the paper's final random configurations (``final.random`` > 0)."""
         return self.ctx.settings.get('final', {}).get('random', 0) > 0
 
+    def final_range(self) -> tuple[float, float]:
+        """Return the final ramp's temperatures: ``final.temperature_range``, or the test ramp's low end to T_last.
+
+        T_last is the temperature of the last step that ran (T_max, or that of a step that accepted nothing): the
+        last model has seen nothing hotter, and a ramp far above it blows up (measured: 3512 K at 160 fs of a
+        10 -> 1000 K ramp with a model trained up to 300 K).
+        """
+        final = self.ctx.settings['final']
+        if final['temperature_range']:
+            low, high = final['temperature_range']
+            return float(low), float(high)
+        last = self.ctx.temperatures[max(self.ctx.step, 1) - 1]
+        return float(self.ctx.settings['test']['temperature_range'][0]), float(last)
+
     def run_final_ramp(self):
-        """One more MD ramp (``final.temperature_range``, default the test ramp's) with the last model."""
+        """One more MD ramp (``final.temperature_range``, default test low end -> T_last) with the last model."""
         final, test = self.ctx.settings['final'], self.ctx.settings['test']
-        low, high = final['temperature_range'] or test['temperature_range']
+        low, high = self.final_range()
         stage = {'steps': final['steps'] or test['steps'], 'temperature': [low, high],
                  'pressure': self.ctx.settings['explore']['pressure']}  # fmt: skip
+        self.ctx.last_step = self.ctx.step
         self.ctx.step, self.ctx.final = self.ctx.step + 1, True
         self.ctx.roles, self.ctx.step_info = {}, {}
         self.report(f'step {self.ctx.step}: final ramp {low:g} -> {high:g} K for {final["random"]} random frames')
         return ToContext(md=self.submit(self._md_builder([stage], 'final_ramp', seed=self._seed())))
 
     def pick_random(self):
-        """Draw ``final.random`` frames of the ramp at random (seeded); they are labelled and added as they are."""
+        """Draw ``final.random`` frames of the ramp at random (seeded); they are labelled and added as they are.
+
+        A ramp that failed (blew up, exit 310, or any other way) ends nothing: the campaign keeps the last step's
+        model and data set, says so in its report and its stop reason, and ends with exit status 0.
+        """
         node = self.ctx.md
         self.ctx.roles['md'] = node
         self.ctx.step_info = {'runs': 1, 'runs_with_frames': int('trajectory' in node.outputs),
                               'md_exit_status': node.exit_status}  # fmt: skip
-        if 'trajectory' not in node.outputs or node.outputs.trajectory.num_frames < 2:
-            reason = node.exit_message or f'exit status {node.exit_status}'
-            return self.exit_codes.ERROR_FINAL_RAMP.format(reason=reason)
+        frames = node.outputs.trajectory.num_frames if 'trajectory' in node.outputs else 0
+        if not node.is_finished_ok or frames < 2:
+            why = node.exit_message or ('it gave no frames' if node.is_finished_ok else '')
+            state = f'exit status {node.exit_status}' if node.is_finished else f'{node.process_state.value}'
+            reason = f'the final ramp failed ({state}{": " + why if why else ""})'
+            last = self.ctx.last_step
+            self.report(f'{reason}: no random configurations; the model and data set are those of step {last}')
+            self.ctx.stop = f'{self.ctx.stop}; {reason}, so the model and data set are those of step {last}'
+            self.ctx.final_failed = True
+            return None
         settings = orm.Dict({'count': self.ctx.settings['final']['random'], 'seed': self._seed()})
         outputs, picked = random_frames.run_get_node(node.outputs.trajectory, settings)
         self.ctx.roles['selection'] = picked
         self.ctx.selection, self.ctx.selected = outputs['report'], outputs['dataset']
         return None
+
+    def final_ramp_ok(self) -> bool:
+        """Whether the final ramp gave frames to draw from (else the last step's model stays)."""
+        return not self.ctx.final_failed

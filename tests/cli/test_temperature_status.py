@@ -60,3 +60,20 @@ def test_report_plots_the_learning_curve_against_t_and_the_occupancy(temperature
     summary = Path(data['summary']).read_text()
     assert summary.startswith(f'# Temperature campaign {temperature_campaign.pk}: znim2-temperature')
     assert '![occupancy](occupancy.png)' in summary
+
+
+def test_status_says_why_a_campaign_that_ended_with_exit_0_stopped(temperature_campaign):
+    from plumpy import ProcessState
+
+    temperature_campaign.set_process_state(ProcessState.FINISHED)
+    temperature_campaign.set_exit_status(0)  # aiida-core keeps no exit message for 0: the reason is an extra
+    reason = 'reached T_max = 300 K after 3 temperature step(s); the final ramp failed (exit status 310: blew up)'
+    temperature_campaign.base.extras.set('stop_reason', reason)
+    result = CliRunner().invoke(cmd_root, ['status', str(temperature_campaign.pk)])
+    assert result.exit_code == 0, result.output
+    assert (
+        result.output.splitlines()[0]
+        == f'campaign {temperature_campaign.pk} (znim2-temperature): finished, exit status 0 ({reason})'
+    )
+    data = json.loads(CliRunner().invoke(cmd_root, ['status', str(temperature_campaign.pk), '--json']).stdout)
+    assert data['exit_status'] == 0 and data['exit_message'] is None and data['stop_reason'] == reason

@@ -76,14 +76,59 @@ def test_the_final_step_labels_random_ramp_frames_retrains_and_records(mofal_cod
     assert row['processes']['evaluation'] == row['evaluation'] and row['force_rmse_ev_per_a'] > 0
 
 
-def test_a_final_ramp_without_frames_is_an_error(mofal_codes, water, monkeypatch):
-    process = temperature_campaign({'final': {'random': 1}})
-    process.ctx.model, process.ctx.step = water['model'], 1
-    capture_submissions(process, monkeypatch)
+def test_the_final_ramp_defaults_to_the_test_ramps_low_end_up_to_the_last_steps_temperature(mofal_codes, monkeypatch):
+    process = temperature_campaign({'final': {'random': 1}, 'test': {'temperature_range': [20.0, 1000.0]}})
+    assert process.ctx.temperatures == [100.0, 200.0]
+    submitted = capture_submissions(process, monkeypatch)
+    process.ctx.step = 2  # after T_max
     process.run_final_ramp()
-    process.ctx.md = finished(exit_status=310, message='walk(s) 0 still blew up')
-    exit_code = process.pick_random()
-    assert exit_code.status == 445 and exit_code.message.endswith('walk(s) 0 still blew up')
+    process.ctx.step, process.ctx.final = 1, False  # a campaign stopped at step 1 (it accepted nothing)
+    process.run_final_ramp()
+    ramps = [builder.md.settings.get_dict()['schedule'][0]['temperature'] for builder in submitted]
+    assert ramps == [[20.0, 200.0], [20.0, 100.0]]  # not the test ramp's 1000 K: the model has seen nothing hotter
+    chosen = temperature_campaign({'final': {'random': 1, 'temperature_range': [50.0, 900.0]}})
+    chosen.ctx.step = 2
+    assert chosen.final_range() == (50.0, 900.0)  # a range given is used as it is
+
+
+@pytest.mark.parametrize(
+    ('md', 'why'),
+    [
+        ('blew up', 'exit status 310: walk(s) 0 still blew up after 3 halvings'),  # no trajectory
+        ('partial', 'exit status 310: the temperature reached 3512 K'),  # frames before the blow-up: not used either
+        ('empty', 'exit status 0: it gave no frames'),
+    ],
+)  # fmt: skip
+def test_a_failed_final_ramp_ends_the_campaign_with_exit_0_and_the_last_steps_model(
+    mofal_codes, water, monkeypatch, md, why
+):
+    process = temperature_campaign({'final': {'random': 2}})
+    process.ctx.model, process.ctx.training, process.ctx.step = water['model'], water['training'], 2
+    process.ctx.occupancy = orm.Dict({'bond': [[0, 1]]}).store()
+    assert process.should_continue() is False  # T_max reached: the stop reason is set
+    capture_submissions(process, monkeypatch)
+    lines = []
+    monkeypatch.setattr(process, 'report', lambda message, *args: lines.append(message % args if args else message))
+    process.run_final_ramp()
+    if md == 'blew up':
+        md = finished(exit_status=310, message='walk(s) 0 still blew up after 3 halvings')
+    elif md == 'partial':
+        frames = trajectory([water_box(shift=0.1 * i, seed=i) for i in range(4)])
+        md = finished({'trajectory': frames}, exit_status=310, message='the temperature reached 3512 K')
+    elif md == 'empty':
+        md = finished({'trajectory': trajectory([water_box()])})  # one frame: the start, nothing to draw
+    process.ctx.md = md
+    assert process.pick_random() is None  # not an exit code: the campaign goes on to its end
+    assert not process.final_ramp_ok()
+    exit_code = process.finalise()
+    assert exit_code.status == 0
+    expected = f'reached T_max = 200 K after 2 temperature step(s); the final ramp failed ({why}), so the model and'
+    assert exit_code.message.startswith(expected) and exit_code.message.endswith('those of step 2')
+    assert process.node.base.extras.get('stop_reason') == exit_code.message  # what `mofal status` prints
+    assert process.outputs['model'].uuid == water['model'].uuid
+    assert process.outputs['dataset'].uuid == water['training'].uuid and 'steps' not in process.outputs
+    assert any(line.startswith(f'the final ramp failed ({why}): no random configurations') for line in lines)
+    assert 'ERROR_FINAL_RAMP' not in TemperatureCampaignWorkChain.spec().exit_codes  # no exit code for it
 
 
 def test_evaluation_runs_as_a_real_mace_evaluate_job_when_resources_name_a_code(mofal_codes, water, monkeypatch):

@@ -11,6 +11,7 @@ __all__ = (
     'campaign_kind',
     'campaign_rows',
     'campaign_targets',
+    'end_message',
     'last_evaluation_errors',
     'load_campaign_node',
     'test_set_summary',
@@ -23,6 +24,11 @@ CAMPAIGN_PROCESSES = {
     CAMPAIGN_PROCESS: ('cluster', 'cycles', 'cycle'),
     TEMPERATURE_PROCESS: ('temperature', 'steps', 'step'),
 }
+
+
+def end_message(campaign) -> str | None:
+    """Why ``campaign`` ended: its exit message, or (exit status 0 keeps none) its ``stop_reason`` extra."""
+    return campaign.exit_message or campaign.base.extras.get('stop_reason', None)
 
 
 def load_campaign_node(identifier: str):

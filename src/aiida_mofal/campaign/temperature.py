@@ -95,7 +95,9 @@ class FinalRandom(_Strict):
 
     random: int = Field(0, ge=0, description='configurations drawn at random and labelled (the paper: ~100)')
     steps: int | None = Field(None, ge=1, description='MD steps of the ramp; null: those of the test ramp')
-    temperature_range: tuple[float, float] | None = Field(None, description='K; null: test.temperature_range')
+    temperature_range: tuple[float, float] | None = Field(
+        None, description="K; null: the test ramp's low end up to the last step's temperature"
+    )
 
     @field_validator('temperature_range')
     @classmethod

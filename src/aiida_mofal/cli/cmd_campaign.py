@@ -62,7 +62,7 @@ def cmd_run(campaign_file, report_dir, daemon, verbose, as_json):
     every process report line).
     """
     from aiida_mofal.campaign.config import load_campaign
-    from aiida_mofal.campaign.queries import campaign_rows
+    from aiida_mofal.campaign.queries import campaign_rows, end_message
 
     try:
         campaign = load_campaign(campaign_file)
@@ -86,7 +86,7 @@ def cmd_run(campaign_file, report_dir, daemon, verbose, as_json):
     if as_json:
         echo_json({**process_summary(node), 'campaign': node.pk})
     else:
-        echo.echo(f'campaign {node.pk} finished with exit status {node.exit_status} {node.exit_message or ""}')
+        echo.echo(f'campaign {node.pk} finished with exit status {node.exit_status} {end_message(node) or ""}')
         echo.echo(_table(node, campaign_rows(node)))
         where = f'the report is in {report_dir}/index.md' if report_dir else f'`mofal report {node.pk} -o report`'
         echo.echo(f'`mofal status {node.pk}` for the table; {where}')
@@ -104,7 +104,7 @@ def cmd_status(identifier, as_json):
     For a temperature campaign, per step: T, runs, frames seen, accepted, the energy, force and stress RMSEs,
     MAE_p95 and the training-set size.
     """
-    from aiida_mofal.campaign.queries import campaign_kind, campaign_rows, test_set_summary
+    from aiida_mofal.campaign.queries import campaign_kind, campaign_rows, end_message, test_set_summary
 
     node = _campaign(identifier)
     rows = campaign_rows(node)
@@ -115,10 +115,10 @@ def cmd_status(identifier, as_json):
         if test_set is not None:
             result['test_set'] = test_set
         if campaign_kind(node) == 'temperature':
-            result.update(kind='temperature', exit_message=node.exit_message)
+            result.update(kind='temperature', exit_message=node.exit_message, stop_reason=end_message(node))
         echo_json(result)
         return
-    message = f' ({node.exit_message})' if node.exit_message else ''
+    message = f' ({end_message(node)})' if end_message(node) else ''
     echo.echo(f'campaign {node.pk} ({node.label}): {state}, exit status {node.exit_status}{message}')
     if test_set is not None:
         echo.echo(test_set)
@@ -172,13 +172,14 @@ def write_report(node, output: Path, as_html: bool = False) -> dict:
         campaign_kind,
         campaign_rows,
         campaign_targets,
+        end_message,
         last_evaluation_errors,
         test_set_summary,
     )
 
     rows = campaign_rows(node)
     process_state = node.process_state.value if node.process_state else 'unknown'
-    state = f'{process_state}, exit status {node.exit_status} {node.exit_message or ""}'.strip()
+    state = f'{process_state}, exit status {node.exit_status} {end_message(node) or ""}'.strip()
     if campaign_kind(node) == 'temperature':
         title = f'Temperature campaign {node.pk}: {node.label}'
         errors = last_evaluation_errors(rows)
