@@ -31,6 +31,7 @@ from aiida_mofal.data.mace_model import MaceModelData
 
 from .md import MdBaseWorkChain
 from .relax import MaceRelaxWorkChain
+from .restart import serial_options
 
 __all__ = ('EquationOfStateWorkChain', 'check_eos_inputs')
 
@@ -127,14 +128,11 @@ class EquationOfStateWorkChain(WorkChain):
         self.ctx.failed = {}
         self.ctx.results = {}
 
-    def _options(self) -> dict:
-        return {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1},
-                **(self.inputs.options.get_dict() if 'options' in self.inputs else {})}  # fmt: skip
-
     def _relax(self, structures: dict, mode: str, settings: dict):
         relax = {key: settings[key] for key in ('fmax', 'max_steps', 'optimizer')}
+        options = serial_options(self.inputs.get('options'))
         builder = MaceRelaxWorkChain.get_builder_for(self.inputs.code, structures, self.inputs.model,
-                                                     {**relax, 'mode': mode}, self._options(),
+                                                     {**relax, 'mode': mode}, options,
                                                      max_iterations=settings['max_iterations'])  # fmt: skip
         return self.submit(builder)
 
@@ -142,7 +140,7 @@ class EquationOfStateWorkChain(WorkChain):
         """Submit one ``mofal.md.base`` job with ``walks`` (complete MD settings, optionally a ``structure`` each)."""
         builder = MdBaseWorkChain.get_builder_from_protocol(
             self.inputs.code, structure, self.inputs.model, protocol=None, engine=self.inputs.engine.value,
-            options=self._options(), walks=walks,
+            options=serial_options(self.inputs.get('options')), walks=walks,
         )  # fmt: skip
         return self.submit(builder)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ from aiida_mofal.data.mace_model import MaceModelData
 from aiida_mofal.data.trajectory import MdTrajectoryData
 from aiida_mofal.md.protocol import load_md_settings, remaining_settings
 
-from .restart import RestartWorkChain
+from .restart import RestartWorkChain, TorchScriptJobs, serial_options
 
 __all__ = ('MdBaseWorkChain', 'walk_finished_ok', 'walk_outputs')
 
@@ -24,7 +23,7 @@ WALK_OUTPUTS = ('trajectory', 'structure', 'integrity', 'restart', 'charges')
 UNRECOVERABLE = {'nan': 'ERROR_NAN_IN_MODEL', 'broken_bonds': 'ERROR_BROKEN_BONDS'}
 
 
-class MdBaseWorkChain(RestartWorkChain):
+class MdBaseWorkChain(TorchScriptJobs, RestartWorkChain):
     """Run the walks of an ``MdCalculation`` to the end of their protocols, continuing each walk that can be fixed.
 
     One job runs every unfinished walk; after it, each walk is continued on its own (a finished walk is never run
@@ -59,12 +58,7 @@ class MdBaseWorkChain(RestartWorkChain):
             default=lambda: orm.Int(3),
             help='How many times a blow-up may halve the timestep of a walk before the work chain gives it up.',
         )
-        spec.input(
-            'torchscript',
-            valid_type=orm.Bool,
-            default=lambda: orm.Bool(True),
-            help='Run MACE as TorchScript (compiled once per model; the jobs then skip importing mace-torch).',
-        )
+        cls.define_torchscript(spec)
         spec.output(
             'trajectory', valid_type=MdTrajectoryData, required=False, help='Frames and thermodynamics (one walk).'
         )
@@ -107,14 +101,10 @@ class MdBaseWorkChain(RestartWorkChain):
         builder.md.code = code
         builder.md.model = model
         builder.md.engine = orm.Str(engine)
-        builder.md.metadata.options = cls._options(options)
+        builder.md.metadata.options = serial_options(options)
         for key, value in kwargs.items():
             setattr(builder, key, value)
         return builder
-
-    @staticmethod
-    def _options(options: Mapping[str, Any] | None) -> dict:
-        return {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, **copy.deepcopy(dict(options or {}))}
 
     @staticmethod
     def _set_walks(builder, structure, protocol, overrides, walks, model, engine, load=load_md_settings) -> None:
@@ -151,20 +141,8 @@ class MdBaseWorkChain(RestartWorkChain):
             for walk in walks
         ]  # fmt: skip
         self.ctx.single = walks[0]['name'] is None
-        if self.inputs.torchscript.value and 'model' in self.ctx.inputs and 'compiled_model' not in self.ctx.inputs:
-            self._compile_model()
-
-    def _compile_model(self) -> None:
-        """Give the jobs the TorchScript form of the model; without it (a model torch cannot script) they load MACE."""
-        from aiida_mofal.calculations.torchscript import get_torchscript_model
-
-        if self.ctx.inputs.engine.value not in ('ase', 'lammps-python'):
-            return
-        compiled, why = get_torchscript_model(self.ctx.inputs.model)
-        if compiled is None:
-            self.report(f'{why}; the jobs load the model with mace-torch')
-        else:
-            self.ctx.inputs.compiled_model = compiled
+        if self.wants_torchscript() and self.ctx.inputs.engine.value in ('ase', 'lammps-python'):
+            self.compile_model()
 
     def run_process(self):
         """Run one job with every unfinished walk, each from its own state."""

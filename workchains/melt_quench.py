@@ -47,6 +47,7 @@ from aiida_mofal.md.melt_quench import (
 
 from .md import MdBaseWorkChain
 from .reaxff import ReaxffMdWorkChain
+from .restart import serial_options
 
 __all__ = ('MeltQuenchWorkChain', 'check_melt_quench_inputs')
 
@@ -236,7 +237,7 @@ class MeltQuenchWorkChain(WorkChain):
         """Return the MD work chain and its inputs for the current stage of ``replica``."""
         stage = replica['stages'][replica['position']]
         engine = self.inputs.engine.value
-        options = MdBaseWorkChain._options(self.inputs.options.get_dict() if 'options' in self.inputs else None)
+        options = serial_options(self.inputs.get('options'))
         md = {
             'code': self.inputs.code, 'structure': replica['structure'], 'engine': orm.Str(engine),
             'settings': orm.Dict(replica['settings'][stage]), 'metadata': {'options': options},

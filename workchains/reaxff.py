@@ -23,6 +23,7 @@ from aiida_mofal.md.protocol import load_md_settings, validate_md_settings
 from aiida_mofal.md.reaxff import QEQ_DEFAULTS, validate_reaxff_parameters
 
 from .md import MdBaseWorkChain
+from .restart import serial_options
 
 __all__ = ('MAX_QEQ_ITERATIONS', 'ReaxffMdWorkChain')
 
@@ -113,7 +114,7 @@ class ReaxffMdWorkChain(MdBaseWorkChain):
         if control is not None:
             builder.md.control = _file(control, reaxff.control_file)
         builder.md.reaxff = orm.Dict(parameters)
-        builder.md.metadata.options = cls._options({'withmpi': False, **dict(options or {})})
+        builder.md.metadata.options = serial_options({'withmpi': False, **dict(options or {})})
         reaxff.check_reaxff_inputs(builder.md, walks_of(builder.md))
         for key, value in kwargs.items():
             setattr(builder, key, value)

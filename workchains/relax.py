@@ -24,7 +24,7 @@ from aiida.engine import ProcessHandlerReport, calcfunction, process_handler
 from aiida_mofal.calculations.relax import MaceRelaxCalculation, check_relax_inputs
 from aiida_mofal.data.mace_model import MaceModelData
 
-from .restart import RestartWorkChain
+from .restart import RestartWorkChain, TorchScriptJobs, serial_options
 
 __all__ = ('MaceRelaxWorkChain', 'join_relax_results')
 
@@ -48,7 +48,7 @@ def join_relax_results(**results: orm.Dict) -> orm.Dict:
                      'unconverged': unconverged})  # fmt: skip
 
 
-class MaceRelaxWorkChain(RestartWorkChain):
+class MaceRelaxWorkChain(TorchScriptJobs, RestartWorkChain):
     """Relax structures with a MACE model; continue the ones a job left unconverged from where they stopped."""
 
     _process_class = MaceRelaxCalculation
@@ -58,12 +58,7 @@ class MaceRelaxWorkChain(RestartWorkChain):
     def define(cls, spec):
         """Define the process specification."""
         super().define(spec)
-        spec.input(
-            'torchscript',
-            valid_type=orm.Bool,
-            default=lambda: orm.Bool(True),
-            help='Run MACE as TorchScript (compiled once per model; the jobs then skip importing mace-torch).',
-        )
+        cls.define_torchscript(spec)
         spec.output_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Relaxed, by name.')
         spec.output_namespace('forces', valid_type=orm.ArrayData, dynamic=True, help='Forces and stress, by name.')
         spec.output('result', valid_type=orm.Dict, help='Per name: energy, stress, volume, steps, converged; '
@@ -90,10 +85,7 @@ class MaceRelaxWorkChain(RestartWorkChain):
         builder.relax.model = model
         builder.relax.structures = dict(structures)
         builder.relax.settings = orm.Dict(settings)
-        builder.relax.metadata.options = {
-            'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1},
-            **dict(options or {}),
-        }
+        builder.relax.metadata.options = serial_options(options)
         builder.max_iterations = orm.Int(max_iterations)
         return builder
 
@@ -102,14 +94,8 @@ class MaceRelaxWorkChain(RestartWorkChain):
         super().setup()
         self.ctx.relaxed = {}
         self.ctx.results = []
-        if self.inputs.torchscript.value and 'compiled_model' not in self.ctx.inputs:
-            from aiida_mofal.calculations.torchscript import get_torchscript_model
-
-            compiled, why = get_torchscript_model(self.ctx.inputs.model)
-            if compiled is None:
-                self.report(f'{why}; the jobs load the model with mace-torch')
-            else:
-                self.ctx.inputs.compiled_model = compiled
+        if self.wants_torchscript():
+            self.compile_model()
 
     def _collect(self, node) -> list[str]:
         """Keep the outputs of ``node``'s converged structures; return the names left to relax."""

@@ -4,16 +4,27 @@ A subclass sets ``_process_class`` (the CalcJob it runs) and ``_inputs_namespace
 exposed), and writes ``handle_<what>`` process handlers. :class:`RestartWorkChain` exposes those inputs and
 gives it the outline (set up, run and inspect until a child succeeds or a handler gives up, attach the results)
 and a ``setup`` that copies the exposed inputs into ``ctx.inputs``, where the handlers change them.
+:class:`TorchScriptJobs` adds, to a work chain whose jobs run a MACE model, the ``torchscript`` input and the
+compilation of the model once for all its jobs.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import copy
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
+from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, while_
 
-__all__ = ('RestartWorkChain',)
+__all__ = ('RestartWorkChain', 'TorchScriptJobs', 'serial_options')
+
+
+def serial_options(options: Mapping[str, Any] | orm.Dict | None) -> dict:
+    """Return a copy of CalcJob ``options`` (a mapping or an ``options`` input node), serial unless they say more."""
+    given = options.get_dict() if isinstance(options, orm.Dict) else copy.deepcopy(dict(options or {}))
+    return {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, **given}
 
 
 class RestartWorkChain(BaseRestartWorkChain):
@@ -40,3 +51,32 @@ class RestartWorkChain(BaseRestartWorkChain):
         """Copy the exposed inputs of the child CalcJob into ``ctx.inputs``, where the handlers change them."""
         super().setup()
         self.ctx.inputs = AttributeDict(self.exposed_inputs(self._process_class, self._inputs_namespace))
+
+
+class TorchScriptJobs:
+    """For a :class:`RestartWorkChain` whose jobs run ``ctx.inputs.model``: give them its TorchScript form."""
+
+    @staticmethod
+    def define_torchscript(spec) -> None:
+        """Declare the ``torchscript`` input (default true)."""
+        spec.input(
+            'torchscript',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(True),
+            help='Run MACE as TorchScript (compiled once per model; the jobs then skip importing mace-torch).',
+        )
+
+    def wants_torchscript(self) -> bool:
+        """Whether the jobs should get a compiled model: asked for, a model given, none compiled yet."""
+        inputs = self.ctx.inputs
+        return self.inputs.torchscript.value and 'model' in inputs and 'compiled_model' not in inputs
+
+    def compile_model(self) -> None:
+        """Give the jobs the TorchScript form of the model; without it (a model torch cannot script) they load MACE."""
+        from aiida_mofal.calculations.torchscript import get_torchscript_model
+
+        compiled, why = get_torchscript_model(self.ctx.inputs.model)
+        if compiled is None:
+            self.report(f'{why}; the jobs load the model with mace-torch')
+        else:
+            self.ctx.inputs.compiled_model = compiled
