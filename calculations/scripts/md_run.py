@@ -28,6 +28,7 @@ walltime is ``walltime`` with 0 steps. Engines: ``ase`` (below), ``lammps-python
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -394,14 +395,37 @@ def run_walk(config: dict, walk: dict, calculator, clock: Clock, gate=None) -> d
     return result
 
 
+def read_config(argv: list[str] | None, default: str, description: str) -> dict:
+    """Return the job's JSON configuration: the file named on the command line, else ``default``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('input', nargs='?', default=default)
+    return json.loads(Path(parser.parse_args(argv).input).read_text())
+
+
+@contextlib.contextmanager
+def recorded(result: dict, path: str | Path, started: float, **dump_options):
+    """Write ``result`` to ``path`` however the block ends, with its ``wall_seconds`` since ``started``.
+
+    An unexpected exception in the block is not raised: it becomes ``status`` ``error`` with its traceback as the
+    ``message`` (and on standard error), so the parser always finds a result that says what happened.
+    """
+    try:
+        yield result
+    except Exception:
+        result['status'] = 'error'
+        result['message'] = traceback.format_exc()
+        traceback.print_exc()
+    finally:
+        result['wall_seconds'] = time.monotonic() - started
+        Path(path).write_text(json.dumps(result, **dump_options))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the walks of ``md_input.json``; always write ``md_result.json``; exit 1 only on an unexpected error."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('input', nargs='?', default='md_input.json')
-    config = json.loads(Path(parser.parse_args(argv).input).read_text())
+    config = read_config(argv, 'md_input.json', __doc__.split('\n')[0])
     started = time.monotonic()
     result = {'engine': config['engine'], 'status': None, 'walks': [], 'message': ''}
-    try:
+    with recorded(result, 'md_result.json', started, indent=2):
         if config['engine'] not in (*MACE_ENGINES, 'lammps-reaxff'):
             raise ValueError(f'unknown engine {config["engine"]!r}; this script runs ase, lammps-python, lammps-reaxff')
         calculator = load_calculator(config) if config['engine'] in MACE_ENGINES else None
@@ -421,13 +445,6 @@ def main(argv: list[str] | None = None) -> int:
 
             result['torch_threads'] = torch.get_num_threads()
         result['status'] = 'done'
-    except Exception:
-        result['status'] = 'error'
-        result['message'] = traceback.format_exc()
-        traceback.print_exc()
-    finally:
-        result['wall_seconds'] = time.monotonic() - started
-        Path('md_result.json').write_text(json.dumps(result, indent=2))
     return 0 if result['status'] != 'error' else 1
 
 

@@ -3,7 +3,8 @@
 
 Stand-alone on purpose: numpy, ase and torch (plus mace-torch unless the model comes as TorchScript), never AiiDA
 or aiida-mofal. It imports the MD driver ``md_run.py`` shipped beside it for what both share: loading the model
-(:func:`md_run.load_calculator`, guarded against non-finite states) and the walltime clock.
+(:func:`md_run.load_calculator`, guarded against non-finite states), the walltime clock, and reading the
+configuration and writing the result file however the job ends (:func:`md_run.read_config`, :func:`md_run.recorded`).
 
 ``relax_input.json`` lists ``structures`` (``name``, ``structure_file``: an npz of numbers, positions, cell, pbc) and
 the ``relax`` settings, validated by the CalcJob:
@@ -23,12 +24,8 @@ model returned a non-finite energy) or ``error``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
-import traceback
-from pathlib import Path
 
 import numpy as np
 
@@ -100,14 +97,12 @@ def relax_one(atoms, settings: dict, clock, deadline_check) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Relax every structure of ``relax_input.json``; always write ``relax_result.json``; exit 1 on an error."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('input', nargs='?', default=CONFIG)
-    config = json.loads(Path(parser.parse_args(argv).input).read_text())
+    import md_run  # shipped beside this script: the MD driver's model loader, walltime clock and result file
+
+    config = md_run.read_config(argv, CONFIG, __doc__.split('\n')[0])
     started = time.monotonic()
     result = {'status': None, 'message': '', 'structures': []}
-    try:
-        import md_run  # shipped beside this script: the model loader and the walltime clock of the MD driver
-
+    with md_run.recorded(result, RESULT, started, indent=1, allow_nan=True):
         calculator = md_run.load_calculator(config)
         result['setup_seconds'] = time.monotonic() - started
         clock = md_run.Clock(config.get('walltime_seconds'))
@@ -149,13 +144,6 @@ def main(argv: list[str] | None = None) -> int:
                 result['status'] = status
                 break
         result['status'] = result['status'] or 'done'
-    except Exception:
-        result['status'] = 'error'
-        result['message'] = traceback.format_exc()
-        traceback.print_exc()
-    finally:
-        result['wall_seconds'] = time.monotonic() - started
-        Path(RESULT).write_text(json.dumps(result, indent=1, allow_nan=True))
     return 0 if result['status'] != 'error' else 1
 
 
