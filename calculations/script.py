@@ -8,8 +8,8 @@ share lives here:
   script and the pure modules it imports beside it (so the remote runs exactly the code of the science layer
   without aiida-mofal installed), copies input files from the repository of stored nodes (``local_copy_list``,
   e.g. the model), and fills the code info, standard output/error names and retrieve lists.
-* :class:`ScriptParser` reads retrieved files without raising on a missing one, and the last line of standard
-  error for an exit message a human can act on.
+* :class:`ScriptParser` reads retrieved files without raising on a missing one, the last line of standard
+  error for an exit message a human can act on, and the JSON result a driver writes however it ends.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import ClassVar
 
 from aiida import orm
 from aiida.common import datastructures
-from aiida.engine import CalcJob
+from aiida.engine import CalcJob, ExitCode
 from aiida.parsers import Parser
 
 __all__ = ['NO_MESSAGE', 'ScriptCalculation', 'ScriptParser', 'file_copy', 'last_line', 'write_model']
@@ -146,3 +146,17 @@ class ScriptParser(Parser):
     def stderr_tail(self) -> str:
         """Return the last non-blank line the script wrote to standard error (its error message)."""
         return last_line(self.read(self.node.process_class.STDERR))
+
+    def driver_result(self, name: str) -> dict | ExitCode:
+        """Return the JSON result ``name`` that the driver writes however it ends, or the exit code saying why not.
+
+        ``ERROR_NO_RESULT`` when the file is missing (with the last line of standard error), ``ERROR_SCRIPT_FAILED``
+        when the driver recorded an unexpected error (with the last line of its traceback): the CalcJob declares both.
+        """
+        text = self.read(name)
+        if text is None:
+            return self.exit_codes.ERROR_NO_RESULT.format(reason=self.stderr_tail())
+        result = json.loads(text)
+        if result['status'] == 'error':
+            return self.exit_codes.ERROR_SCRIPT_FAILED.format(reason=last_line(result.get('message'), 'unknown error'))
+        return result

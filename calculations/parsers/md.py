@@ -10,11 +10,11 @@ on its own.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from aiida import orm
+from aiida.engine import ExitCode
 
 from aiida_mofal.calculations.md import MdCalculation, walk_attributes, walks_of
 from aiida_mofal.data.trajectory import MdTrajectoryData
@@ -44,13 +44,9 @@ class MdParser(ScriptParser):
         walks = walks_of(self.node.inputs)
         if self.node.inputs.engine.value == 'lammps-mliap':
             return self._parse_mliap(temporary, walks[0])
-        names = self.retrieved.base.repository.list_object_names()
-        if MdCalculation.RESULT not in names:
-            return self.exit_codes.ERROR_NO_RESULT.format(reason=self.stderr_tail())
-        result = json.loads(self.retrieved.base.repository.get_object_content(MdCalculation.RESULT))
-        if result['status'] == 'error':
-            lines = [line for line in result.get('message', '').splitlines() if line.strip()]
-            return self.exit_codes.ERROR_SCRIPT_FAILED.format(reason=lines[-1] if lines else 'unknown error')
+        result = self.driver_result(MdCalculation.RESULT)
+        if isinstance(result, ExitCode):
+            return result
         statuses, namespace = [], {}
         for walk, walk_result in zip(walks, result['walks']):
             walk_result['total_steps'] = walk_attributes(walk)['total_steps']

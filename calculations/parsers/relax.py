@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 from aiida import orm
+from aiida.engine import ExitCode
 
 from ..script import ScriptParser
 
@@ -20,13 +20,9 @@ class MaceRelaxParser(ScriptParser):
     def parse(self, **kwargs):
         """Parse every relaxed structure; exit 401 when some did not converge (outputs kept for a continuation)."""
         calc = self.node.process_class
-        text = self.read(calc.RESULT)
-        if text is None:
-            return self.exit_codes.ERROR_NO_RESULT.format(reason=self.stderr_tail())
-        result = json.loads(text)
-        if result['status'] == 'error':
-            lines = [line for line in result.get('message', '').splitlines() if line.strip()]
-            return self.exit_codes.ERROR_SCRIPT_FAILED.format(reason=lines[-1] if lines else 'unknown error')
+        result = self.driver_result(calc.RESULT)
+        if isinstance(result, ExitCode):
+            return result
         temporary = Path(kwargs.get('retrieved_temporary_folder') or '.')
         inputs = self.node.inputs.structures
         structures, forces, records = {}, {}, {}

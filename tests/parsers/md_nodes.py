@@ -44,7 +44,8 @@ def calc_job_node(computer: orm.Computer, case: str) -> tuple[orm.CalcJobNode, P
     node.store()
     retrieved = orm.FolderData()
     for name in ('md_result.json', 'md.err'):
-        retrieved.base.repository.put_object_from_file(str(directory / name), name)
+        if (directory / name).is_file():  # a case may lack the result (a job that died before writing it)
+            retrieved.base.repository.put_object_from_file(str(directory / name), name)
     retrieved.base.links.add_incoming(node, LinkType.CREATE, 'retrieved')
     retrieved.store()
     return node, directory

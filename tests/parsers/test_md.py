@@ -1,5 +1,8 @@
 """The ``mofal.md`` parser on stored real runs of the driver (MACE on Cu; make_fixtures.py), against expectations."""
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 from aiida import orm
@@ -72,3 +75,22 @@ def test_walltime_keeps_the_last_good_state(aiida_localhost):
     with walk['restart'].open(mode='rb') as handle, np.load(handle) as restart:
         assert int(restart['step']) == done and restart['velocities'].shape == (32, 3)
     assert 0 < done < 100000 and calcfunction.exit_message.endswith(f'step {done} of 100000.')
+
+
+def test_a_recorded_error_or_no_result_is_a_failed_job_that_says_why(aiida_localhost, tmp_path):
+    """A traceback in ``md_result.json`` gives 301 with its last line; no ``md_result.json``, 300 with ``md.err``'s."""
+    source, _, _ = fixture('md/ase_finished')
+    failed, missing = tmp_path / 'failed', tmp_path / 'missing'
+    for case in (failed, missing):
+        shutil.copytree(source, case)
+    result = json.loads((failed / 'md_result.json').read_text())
+    result.update(status='error', message='Traceback (most recent call last):\n  ...\nValueError: unknown engine\n')
+    (failed / 'md_result.json').write_text(json.dumps(result))
+    (missing / 'md_result.json').unlink()
+    (missing / 'md.err').write_text('Segmentation fault\n\n')
+    _, calcfunction = parse(aiida_localhost, str(failed))
+    assert calcfunction.exit_status == MdCalculation.exit_codes.ERROR_SCRIPT_FAILED.status
+    assert calcfunction.exit_message == 'the MD script failed: ValueError: unknown engine'
+    _, calcfunction = parse(aiida_localhost, str(missing))
+    assert calcfunction.exit_status == MdCalculation.exit_codes.ERROR_NO_RESULT.status
+    assert calcfunction.exit_message == 'the MD script wrote no md_result.json: Segmentation fault'
