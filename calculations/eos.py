@@ -22,6 +22,12 @@ def _ordered(trajectories: dict) -> list[MdTrajectoryData]:
     return [trajectories[key] for key in sorted(trajectories, key=lambda key: int(key.rsplit('_', 1)[1]))]
 
 
+def _thermo_series(trajectories: list[MdTrajectoryData], *keys: str) -> list[list]:
+    """Per key, the thermodynamic series of every trajectory (in the order given), each thermo read once."""
+    thermo = [trajectory.get_thermo() for trajectory in trajectories]
+    return [[series[key] for series in thermo] for key in keys]
+
+
 @calcfunction
 def ev_result(relaxations: orm.Dict, settings: orm.Dict) -> orm.Dict:
     """E–V of fixed-volume relaxations (record of ``mofal.relax.base``) → Birch–Murnaghan 3 and Vinet fits."""
@@ -42,34 +48,19 @@ def ev_result(relaxations: orm.Dict, settings: orm.Dict) -> orm.Dict:
 def pv_result(settings: orm.Dict, mass: orm.Float, **trajectories: MdTrajectoryData) -> orm.Dict:
     """⟨V⟩(P) of NPT runs (``walk_<k>`` in the order of ``settings['pressures']``) → BM2 fit, P_max."""
     ordered = _ordered(trajectories)
-    thermo = [t.get_thermo() for t in ordered]
+    volumes, steps = _thermo_series(ordered, 'volume', 'step')
     targets = [t.base.attributes.get('pressure') for t in ordered]  # the first stage's [start, end] (a hold)
     pressures = [target[0] if isinstance(target, list | tuple) else target for target in targets]
-    return orm.Dict(
-        eos_methods.analyse_pv(
-            pressures,
-            [th['volume'] for th in thermo],
-            [th['step'] for th in thermo],
-            settings['equilibration'],
-            mass_amu=mass.value,
-        )
-    )
+    return orm.Dict(eos_methods.analyse_pv(pressures, volumes, steps, settings['equilibration'], mass_amu=mass.value))
 
 
 @calcfunction
 def strain_result(settings: orm.Dict, reference_volume: orm.Float, **trajectories: MdTrajectoryData) -> orm.Dict:
     """⟨P⟩ of NVT runs at fixed volumes → B = −V dP/dV at the reference volume (finite strain)."""
-    ordered = _ordered(trajectories)
-    thermo = [t.get_thermo() for t in ordered]
-    volumes = [float(th['volume'][0]) for th in thermo]
+    volumes, pressures, steps = _thermo_series(_ordered(trajectories), 'volume', 'pressure', 'step')
+    fixed = [float(volume[0]) for volume in volumes]  # each NVT run's fixed volume
     return orm.Dict(
-        eos_methods.analyse_strain(
-            volumes,
-            [th['pressure'] for th in thermo],
-            [th['step'] for th in thermo],
-            settings['equilibration'],
-            reference_volume.value,
-        )
+        eos_methods.analyse_strain(fixed, pressures, steps, settings['equilibration'], reference_volume.value)
     )
 
 
