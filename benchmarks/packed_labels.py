@@ -1,15 +1,17 @@
 """Benchmark: N xTB labels as one scheduler job each (``mofal.label``) against packed jobs (``mofal.cp2k.packed``).
 
 N small organic molecules of ``tests/data_files/xtb`` (GFN1-xTB, 6-15 atoms) are labelled on one code (default
-``cp2k@slurm-localhost``, the project's SLURM over SSH) twice: by the ``mofal.label`` work chain, one CP2K job per
-structure with ``max_concurrent`` 2, and by the same work chain with ``calculation.pack`` K: ceil(N/K)
-``mofal.cp2k.packed`` jobs of K structures, run two at a time. Both use the same CP2K input settings. Printed per
-mode: scheduler jobs, wall time, the CP2K time summed over the structures (each output's own ``CP2K`` timing line),
-and the AiiDA overhead per label,
-(wall - sum of CP2K time / 2) / labels, where 2 is the number of jobs that run at once.
+``cp2k@slurm-localhost``, the project's SLURM over SSH) by the ``mofal.label`` work chain, ``max_concurrent`` 2, in
+three modes: ``calculation.pack`` K with ``farm: true`` (ceil(N/K) ``mofal.cp2k.packed`` jobs, one CP2K process
+each running its K inputs through CP2K's FARMING), the same with ``farm: false`` (one ``mpirun cp2k`` per
+structure inside the job), and one CP2K job per structure. All use the same CP2K input settings. Printed per
+mode: scheduler jobs, wall time, the CP2K time summed over the structures (each structure output's own ``CP2K``
+timing line), and the AiiDA overhead per label, (wall - sum of CP2K time / 2) / labels, where 2 is the number of
+jobs that run at once; and the wall time per label.
 
 Run: AIIDA_PATH=.aiida .venv/bin/python benchmarks/packed_labels.py [--n 40] [--k 10] [--code cp2k@slurm-localhost]
      [--single-n M]  (the one-job-per-label mode on the first M structures only, where time is short)
+     [--modes farm,sequential,single]
 """
 
 import argparse
@@ -41,11 +43,11 @@ def molecules(n: int):
     return out
 
 
-def label(code, frames, pack: int) -> dict:
+def label(code, frames, pack: int, farm: bool = True) -> dict:
     """Label ``frames`` with ``mofal.label``, ``pack`` structures per scheduler job, two jobs at a time."""
     from aiida_mofal.workchains.label import LabelWorkChain
 
-    overrides = {'isolated_atoms': False, 'calculation': {'max_concurrent': 2, 'pack': pack}}
+    overrides = {'isolated_atoms': False, 'calculation': {'max_concurrent': 2, 'pack': pack, 'farm': farm}}
     builder = LabelWorkChain.get_builder_from_protocol(code, frames, protocol='xtb', overrides=overrides)
     start = time.perf_counter()
     _, node = engine.run_get_node(builder)
@@ -54,7 +56,7 @@ def label(code, frames, pack: int) -> dict:
     cp2k = 0.0
     for calc in calcs:
         for name in calc.outputs.retrieved.base.repository.list_object_names():
-            if name.endswith('.out') and not name.startswith('_'):
+            if name.endswith('.out') and not name.startswith(('_', 'farm')):  # farm.out: the whole farm
                 cp2k += cp2k_seconds(calc.outputs.retrieved.get_object_content(name))
     return {'jobs': len(calcs), 'wall': wall, 'cp2k': cp2k, 'labels': node.outputs.dataset.count}
 
@@ -65,21 +67,32 @@ def main():
     parser.add_argument('--k', type=int, default=10)
     parser.add_argument('--code', default='cp2k@slurm-localhost')
     parser.add_argument('--single-n', type=int, default=None, help='one job per label on only the first M (time)')
+    parser.add_argument('--modes', default='farm,sequential,single', help='comma-separated: farm, sequential, single')
     args = parser.parse_args()
+    modes = args.modes.split(',')
     load_profile()
     from aiida.manage import get_manager
 
     get_manager().get_runner(communicator=None)  # in process: no broker needed
     code = orm.load_code(args.code)
     frames = molecules(args.n)
-    rows = {f'packed, K={args.k}': label(code, frames, args.k)}
-    rows['one job per label'] = label(code, frames[: args.single_n or args.n], 1)
+    rows = {}
+    if 'farm' in modes:
+        rows[f'packed K={args.k}, farm'] = label(code, frames, args.k, farm=True)
+    if 'sequential' in modes:
+        rows[f'packed K={args.k}, 1 cp2k each'] = label(code, frames, args.k, farm=False)
+    if 'single' in modes:
+        rows['one job per label'] = label(code, frames[: args.single_n or args.n], 1)
     print(f'{args.n} GFN1-xTB labels of small molecules on {args.code}; ceil(N/K) = {math.ceil(args.n / args.k)}')
-    print(f'{"mode":<20} {"jobs":>5} {"labels":>7} {"wall s":>8} {"CP2K s":>8} {"overhead s/label":>17}')
+    print(
+        f'{"mode":<26} {"jobs":>5} {"labels":>7} {"wall s":>8} {"CP2K s":>8} {"overhead s/label":>17}'
+        f' {"wall s/label":>13}'
+    )
     for mode, row in rows.items():
         overhead = (row['wall'] - row['cp2k'] / 2) / row['labels']
         print(
-            f'{mode:<20} {row["jobs"]:>5} {row["labels"]:>7} {row["wall"]:>8.1f} {row["cp2k"]:>8.1f} {overhead:>17.2f}'
+            f'{mode:<26} {row["jobs"]:>5} {row["labels"]:>7} {row["wall"]:>8.1f} {row["cp2k"]:>8.1f} {overhead:>17.2f}'
+            f' {row["wall"] / row["labels"]:>13.2f}'
         )
 
 
