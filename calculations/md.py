@@ -29,7 +29,7 @@ from aiida import orm
 
 from aiida_mofal.data.mace_model import MaceModelData
 from aiida_mofal.data.trajectory import MdTrajectoryData
-from aiida_mofal.md import dynamics, gate, job, lammps, mliap, reaxff, schedule, torchscript, units
+from aiida_mofal.md import driver, dynamics, gate, job, lammps, mliap, reaxff, schedule, torchscript, units
 from aiida_mofal.md.protocol import validate_md_settings
 from aiida_mofal.mlp import features
 from aiida_mofal.uncertainty import gmm
@@ -51,7 +51,7 @@ ENGINES = ('ase', 'lammps-python', 'lammps-reaxff', 'lammps-mliap')
 SHIPPED_MODULES = {
     'md_lammps.py': SCRIPTS / 'md_lammps.py',
     **{f'mofal_md/{module.__name__.rsplit(".", 1)[1]}.py': Path(module.__file__)
-       for module in (dynamics, features, gate, gmm, lammps, reaxff, schedule, torchscript, units)},
+       for module in (driver, dynamics, features, gate, gmm, lammps, reaxff, schedule, torchscript, units)},
 }  # fmt: skip
 """What travels beside ``md_run.py``: its LAMMPS engines and the pure MD modules, as the package ``mofal_md``."""
 

@@ -3,7 +3,7 @@
 
 Stand-alone on purpose: it needs numpy and ase (plus torch and mace-torch for the MACE engines, LAMMPS' Python module
 for the LAMMPS engines), never AiiDA or aiida-mofal. The CalcJob ships the pure MD modules beside it as the package
-``mofal_md`` (copies of ``aiida_mofal.md.{units,schedule,dynamics,lammps,reaxff}``), so the remote counts steps,
+``mofal_md`` (copies of ``aiida_mofal.md.{units,schedule,dynamics,lammps,reaxff,driver}``), so the remote counts steps,
 ramps, units and thermodynamics with exactly the code the work chains use.
 
 It reads ``md_input.json`` (written by the CalcJob from *validated* settings) and runs its ``walks`` one after the
@@ -27,22 +27,18 @@ walltime is ``walltime`` with 0 steps. Engines: ``ase`` (below), ``lammps-python
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import math
 import os
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
 
 try:  # on the remote: the copies shipped beside this script
-    from mofal_md import dynamics, schedule, units
+    from mofal_md import driver, dynamics, schedule, units
 except ImportError:  # run from a checkout with aiida-mofal installed
-    from aiida_mofal.md import dynamics, schedule, units
+    from aiida_mofal.md import driver, dynamics, schedule, units
 
 MdStop = dynamics.MdStop
 MACE_ENGINES = ('ase', 'lammps-python')
@@ -395,37 +391,12 @@ def run_walk(config: dict, walk: dict, calculator, clock: Clock, gate=None) -> d
     return result
 
 
-def read_config(argv: list[str] | None, default: str, description: str) -> dict:
-    """Return the job's JSON configuration: the file named on the command line, else ``default``."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument('input', nargs='?', default=default)
-    return json.loads(Path(parser.parse_args(argv).input).read_text())
-
-
-@contextlib.contextmanager
-def recorded(result: dict, path: str | Path, started: float, **dump_options):
-    """Write ``result`` to ``path`` however the block ends, with its ``wall_seconds`` since ``started``.
-
-    An unexpected exception in the block is not raised: it becomes ``status`` ``error`` with its traceback as the
-    ``message`` (and on standard error), so the parser always finds a result that says what happened.
-    """
-    try:
-        yield result
-    except Exception:
-        result['status'] = 'error'
-        result['message'] = traceback.format_exc()
-        traceback.print_exc()
-    finally:
-        result['wall_seconds'] = time.monotonic() - started
-        Path(path).write_text(json.dumps(result, **dump_options))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the walks of ``md_input.json``; always write ``md_result.json``; exit 1 only on an unexpected error."""
-    config = read_config(argv, 'md_input.json', __doc__.split('\n')[0])
+    config = driver.read_config(argv, 'md_input.json', __doc__.split('\n')[0])
     started = time.monotonic()
     result = {'engine': config['engine'], 'status': None, 'walks': [], 'message': ''}
-    with recorded(result, 'md_result.json', started, indent=2):
+    with driver.recorded(result, 'md_result.json', started, indent=2):
         if config['engine'] not in (*MACE_ENGINES, 'lammps-reaxff'):
             raise ValueError(f'unknown engine {config["engine"]!r}; this script runs ase, lammps-python, lammps-reaxff')
         calculator = load_calculator(config) if config['engine'] in MACE_ENGINES else None

@@ -4,7 +4,8 @@
 Stand-alone on purpose: numpy, ase and torch (plus mace-torch unless the model comes as TorchScript), never AiiDA
 or aiida-mofal. It imports the MD driver ``md_run.py`` shipped beside it for what both share: loading the model
 (:func:`md_run.load_calculator`, guarded against non-finite states), the walltime clock, and reading the
-configuration and writing the result file however the job ends (:func:`md_run.read_config`, :func:`md_run.recorded`).
+configuration and writing the result file however the job ends (``mofal_md/driver.py``: ``read_config``,
+``recorded``).
 
 ``relax_input.json`` lists ``structures`` (``name``, ``structure_file``: an npz of numbers, positions, cell, pbc) and
 the ``relax`` settings, validated by the CalcJob:
@@ -97,12 +98,13 @@ def relax_one(atoms, settings: dict, clock, deadline_check) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Relax every structure of ``relax_input.json``; always write ``relax_result.json``; exit 1 on an error."""
-    import md_run  # shipped beside this script: the MD driver's model loader, walltime clock and result file
+    import md_run  # shipped beside this script: the MD driver's model loader and walltime clock
+    from md_run import driver  # its configuration reader and result file (mofal_md/driver.py)
 
-    config = md_run.read_config(argv, CONFIG, __doc__.split('\n')[0])
+    config = driver.read_config(argv, CONFIG, __doc__.split('\n')[0])
     started = time.monotonic()
     result = {'status': None, 'message': '', 'structures': []}
-    with md_run.recorded(result, RESULT, started, indent=1, allow_nan=True):
+    with driver.recorded(result, RESULT, started, indent=1, allow_nan=True):
         calculator = md_run.load_calculator(config)
         result['setup_seconds'] = time.monotonic() - started
         clock = md_run.Clock(config.get('walltime_seconds'))
