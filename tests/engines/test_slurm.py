@@ -64,7 +64,7 @@ def test_mace_evaluation_through_slurm_equals_the_calcfunction(slurm_codes, tiny
 
 
 def test_packed_labels_many_structures_in_one_slurm_job(slurm_codes):
-    """Four xTB molecules in one SLURM job: one label per structure, each linked to that job."""
+    """Four xTB molecules in one SLURM job, one CP2K process: one label per structure, each linked to that job."""
     from aiida_mofal.calculations.cp2k_packed import Cp2kPackedCalculation
     from aiida_mofal.calculations.labels import collect_labels
     from aiida_mofal.workchains.label import label_settings
@@ -84,7 +84,9 @@ def test_packed_labels_many_structures_in_one_slurm_job(slurm_codes):
     _went_through_slurm(calc)
     assert set(results['labels']) == {f'frame_{i:04d}' for i in range(4)} and 'failed' not in results
     script = calc.base.repository.get_object_content('_aiidasubmit.sh')
-    assert script.count('cp2k.psmp') == 4  # four CP2K runs, one scheduler job
+    assert script.count('cp2k.psmp') == 1 and "'-i' 'farm.inp'" in script  # one CP2K process (FARMING) for 4
+    farm = calc.outputs.retrieved.base.repository.get_object_content('farm.out')
+    assert all(f'Done, output in frame_{i:04d}.out' in farm for i in range(4))
     labelled = collect_labels(source, settings, orm.Dict({}), results['frames'], **results['labels'])
     assert labelled.count == 4
     # per-structure provenance: the label of configuration 2 was created by this one SLURM job
