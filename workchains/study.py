@@ -75,11 +75,13 @@ def declare_glass_outputs(job, count: int) -> None:
     runs. A socket made on the live namespace (``glasses._new``) is enough to draw a link here, but the engine runs
     the graph rebuilt from its stored dict, where each task is made again from its spec: a socket that is not in
     the spec is gone and the link to it fails (``replica_0.structure is not in this namespace``). ``add_output_spec``
-    writes the sockets into the spec that is stored, and makes them on the live task too.
+    writes the sockets into the spec that is stored, and makes them on the live task too. Each replica stays a
+    dynamic namespace: the work chain also returns its ``trajectory``, ``integrity`` and ``analysis``, and the
+    engine puts all of them in (a fixed namespace refused them: ``Field 'trajectory' is not defined``).
     """
     for k in range(count):
         if f'replica_{k}' not in job.outputs.glasses:
-            job.add_output_spec(spec.namespace(structure=orm.StructureData), f'glasses.replica_{k}')
+            job.add_output_spec(spec.dynamic(structure=orm.StructureData), f'glasses.replica_{k}')
 
 
 def _eos_task(graph, name: str, model, structure, code, options: dict):

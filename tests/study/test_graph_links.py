@@ -79,6 +79,13 @@ def test_two_glasses_reach_the_analysis_in_the_stored_graphs(mofal_codes, tmp_pa
     assert expected <= _links(stored)
     fields = stored.tasks['melt_quench'].spec.outputs.fields['glasses'].fields
     assert sorted(fields) == ['replica_0', 'replica_1'] and 'structure' in fields['replica_0'].fields
+    # what the engine does with the finished work chain's outputs (set_outputs_from_process_node): every output
+    # of each replica goes in, not only the structure the link needs
+    glass = orm.StructureData(cell=[[10.0, 0, 0], [0, 10.0, 0], [0, 0, 10.0]])
+    replica = {'structure': glass, 'trajectory': orm.Int(1), 'integrity': orm.Dict(), 'analysis': orm.Dict()}
+    outputs = stored.tasks['melt_quench'].outputs
+    outputs._set_socket_value({'supercell': glass, 'glasses': {f'replica_{k}': dict(replica) for k in range(2)}})
+    assert outputs['glasses.replica_1.structure'].value is glass
 
     # the analysis graph with the two glasses: each gets its EOS fit and its glass analysis, linked from the inputs
     analysis = graph.tasks['analysis']
