@@ -13,14 +13,14 @@ from aiida_mofal.data import DatasetData
 from aiida_mofal.data.trajectory import MdTrajectoryData
 from aiida_mofal.selection.cbad import CbadError, CbadOccupancy, CbadTopology, check_numbers, check_resolutions
 
-__all__ = ['MODES', 'SOURCE_FRAME_KEY', 'SOURCE_TRAJECTORY_KEY', 'cbad_settings', 'select_cbad']
+__all__ = ['MODES', 'SOURCE_FRAME_KEY', 'SOURCE_TRAJECTORY_KEY', 'cbad_settings', 'intact_prefix', 'select_cbad']
 
 #: ``sequential``: every frame CBAD accepts, trajectory after trajectory; ``best_per_trajectory``: at most one frame
 #: per trajectory (the one adding most new pairs), as the temperature campaign keeps at most one per MD run.
 MODES = ('sequential', 'best_per_trajectory')
 SOURCE_TRAJECTORY_KEY = 'source_trajectory'
 SOURCE_FRAME_KEY = 'source_frame'
-_SETTINGS = ('resolutions', 'mode')
+_SETTINGS = ('resolutions', 'mode', 'intact_only')
 
 
 def cbad_settings(settings: dict) -> dict:
@@ -33,7 +33,24 @@ def cbad_settings(settings: dict) -> dict:
     mode = settings.get('mode', 'sequential')
     if mode not in MODES:
         raise CbadError(f'select_cbad mode {mode!r} is not one of {", ".join(MODES)}.')
-    return {'resolutions': check_resolutions(settings.get('resolutions')), 'mode': mode}
+    intact_only = settings.get('intact_only', False)
+    if not isinstance(intact_only, bool):
+        raise CbadError(f'select_cbad intact_only must be true or false, got {intact_only!r}.')
+    return {'resolutions': check_resolutions(settings.get('resolutions')), 'mode': mode, 'intact_only': intact_only}
+
+
+def intact_prefix(reference: Atoms, positions: np.ndarray, cells: np.ndarray) -> int:
+    """Return how many leading frames keep every covalent bond of ``reference`` (none broken, none formed).
+
+    The criteria are those of :func:`aiida_mofal.analysis.integrity.bond_changes` (a C–H bond breaks beyond
+    1.61 Å). A frame past the first change is a potential that left its domain: CBAD would rate it the most
+    novel (its broken bond sits in bins nothing else reaches), and a label of it is no use (xTB's SCF does not
+    even converge on a framework that lost an H, measured).
+    """
+    from aiida_mofal.analysis.integrity import bond_changes
+
+    first = bond_changes(reference, positions, cells, list_frames=False)['summary']['first_change_frame']
+    return len(positions) if first is None else int(first)
 
 
 @calcfunction
@@ -58,7 +75,8 @@ def select_cbad(
     for key, node in trajectories.items():
         if not isinstance(node, MdTrajectoryData):
             raise CbadError(f'input {key!r} is a {type(node).__name__}, not a mofal.trajectory.')
-    topology = CbadTopology.from_reference(reference.get_ase())
+    reference_atoms = reference.get_ase()
+    topology = CbadTopology.from_reference(reference_atoms)
     state = CbadOccupancy(options['resolutions'])
     if occupancy is not None:
         state = CbadOccupancy.from_dict(occupancy.get_dict())
@@ -74,7 +92,13 @@ def select_cbad(
             raise CbadError(f'trajectory {key!r} is not periodic in 3D; CBAD frames need the full cell.')
         check_numbers(topology, node.numbers)
         positions, cells = node.get_array('positions'), node.get_array('cells')
-        if options['mode'] == 'sequential':
+        n_frames = len(positions)
+        if options['intact_only']:  # only the frames before the run's first broken or formed bond
+            intact = intact_prefix(reference_atoms, positions, cells)
+            positions, cells = positions[:intact], cells[:intact]
+        if not len(positions):
+            picked = []
+        elif options['mode'] == 'sequential':
             picked = [(int(i), None) for i in state.select(topology, positions, cells)]
         else:
             best = state.best_frame(topology, positions, cells)
@@ -88,12 +112,15 @@ def select_cbad(
                 atoms.info['md_step'] = int(steps[frame])
             chosen.append(atoms)
             records.append({'trajectory': node.uuid, 'frame': frame, **({'n_new': n_new} if n_new is not None else {})})
-        runs.append({'trajectory': node.uuid, 'n_frames': int(len(positions)), 'n_selected': len(picked)})
+        runs.append({'trajectory': node.uuid, 'n_frames': n_frames, 'n_intact': int(len(positions)),
+                     'n_selected': len(picked)})  # fmt: skip
 
     report = {
         'mode': options['mode'],
         'resolutions': options['resolutions'],
         'n_frames': int(np.sum([run['n_frames'] for run in runs])),
+        'n_intact': int(np.sum([run['n_intact'] for run in runs])),
+        'intact_only': options['intact_only'],
         'n_selected': len(chosen),
         'selected': records,
         'trajectories': runs,

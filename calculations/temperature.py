@@ -13,7 +13,14 @@ from aiida.engine import calcfunction
 from aiida_mofal.data import DatasetData
 from aiida_mofal.data.trajectory import MdTrajectoryData
 
-__all__ = ('displaced_starts', 'perturbed_frames', 'ramp_test_set', 'random_frames', 'record_temperature_step')
+__all__ = (
+    'displaced_starts',
+    'intact_frame_count',
+    'perturbed_frames',
+    'ramp_test_set',
+    'random_frames',
+    'record_temperature_step',
+)
 
 #: the metrics of a step's row, as ``evaluate_model`` names them (the paper's three RMSEs and MAE_p95)
 ERROR_KEYS = ('energy_rmse_ev_per_atom', 'force_rmse_ev_per_a', 'stress_rmse_gpa', 'force_mae_ev_per_a')
@@ -60,14 +67,25 @@ def displaced_starts(structure: orm.StructureData, settings: orm.Dict) -> dict[s
 def ramp_test_set(trajectory: MdTrajectoryData, settings: orm.Dict) -> DatasetData:
     """``frames`` evenly spaced frames of the test ramp (its first frame, the start, excluded), unlabelled.
 
-    Each frame records ``source_trajectory``, ``source_frame`` and ``campaign_set='test'`` in its info.
+    Each frame records ``source_trajectory``, ``source_frame`` and ``campaign_set='test'`` in its info. With
+    ``intact_only`` only the frames before the ramp's first broken or formed covalent bond are drawn from.
     """
     count = int(settings['frames'])
-    available = trajectory.num_frames - 1
+    available = intact_frame_count(trajectory, settings) - 1
     if available < 1:
         raise ValueError(f'the test ramp {trajectory.pk} has no frame after its start.')
     chosen = np.unique(np.linspace(1, available, min(count, available)).round().astype(int))
     return DatasetData([_unlabelled_frame(trajectory, index, 'test') for index in chosen.tolist()])
+
+
+def intact_frame_count(trajectory: MdTrajectoryData, settings: orm.Dict) -> int:
+    """Return the number of frames to draw from: all, or with ``intact_only`` those before the first bond change."""
+    if not settings.get_dict().get('intact_only', False):
+        return trajectory.num_frames
+    from .selection import intact_prefix
+
+    start = trajectory.get_atoms(0, labels=False)  # the reference of the bonds: the ramp's own start
+    return intact_prefix(start, trajectory.get_array('positions'), trajectory.get_array('cells'))
 
 
 def _unlabelled_frame(trajectory: MdTrajectoryData, index: int, campaign_set: str):
@@ -82,17 +100,19 @@ def random_frames(trajectory: MdTrajectoryData, settings: orm.Dict) -> dict:
     """Draw ``count`` frames of the final ramp at random (seeded, no repeats): the paper's last additions.
 
     The start (frame 0, the reference with its displacement) is excluded; with fewer frames than ``count`` all of
-    them are taken. Returns ``dataset`` (unlabelled, each frame with ``source_trajectory``, ``source_frame`` and
+    them are taken. With ``intact_only`` only the frames before the ramp's first broken or formed covalent bond are
+    drawn from. Returns ``dataset`` (unlabelled, each frame with ``source_trajectory``, ``source_frame`` and
     ``campaign_set='random'`` in its info) and ``report`` (``n_frames``, ``n_selected``, ``frames``).
     """
     options = settings.get_dict()
-    available = np.arange(1, trajectory.num_frames)
+    available = np.arange(1, intact_frame_count(trajectory, settings))
     if available.size == 0:
-        raise ValueError(f'the final ramp {trajectory.pk} has no frame after its start.')
+        raise ValueError(f'the final ramp {trajectory.pk} has no (intact) frame after its start.')
     rng = np.random.default_rng(options['seed'])
     chosen = np.sort(rng.choice(available, size=min(int(options['count']), available.size), replace=False))
     frames = [_unlabelled_frame(trajectory, index, 'random') for index in chosen.tolist()]
-    report = {'n_frames': int(available.size), 'n_selected': len(frames), 'frames': chosen.tolist(), 'mode': 'random'}
+    report = {'n_frames': trajectory.num_frames - 1, 'n_intact': int(available.size), 'n_selected': len(frames),
+              'frames': chosen.tolist(), 'mode': 'random'}  # fmt: skip
     return {'dataset': DatasetData(frames), 'report': orm.Dict(report)}
 
 

@@ -14,6 +14,7 @@ from aiida_mofal.calculations.datasets import merge_datasets
 from aiida_mofal.calculations.selection import select_cbad
 from aiida_mofal.calculations.temperature import (
     displaced_starts,
+    intact_frame_count,
     perturbed_frames,
     ramp_test_set,
 )
@@ -232,7 +233,16 @@ class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkC
             return self.exit_codes.ERROR_TEST_SET.format(reason=f'the MD ramp gave no trajectory ({node.exit_message})')
         if not node.is_finished_ok:
             self.report(f'the test ramp ended with {node.exit_status} ({node.exit_message}); using its frames')
-        frames = ramp_test_set(node.outputs.trajectory, orm.Dict({'frames': self.ctx.settings['test']['frames']}))
+        settings = orm.Dict({'frames': self.ctx.settings['test']['frames'], 'intact_only': True})
+        intact = intact_frame_count(node.outputs.trajectory, settings)
+        if intact < 2:
+            reason = (
+                f'every frame of the MD ramp after its start has a broken or formed covalent bond ({intact} intact)'
+            )
+            return self.exit_codes.ERROR_TEST_SET.format(reason=reason)
+        if intact < node.outputs.trajectory.num_frames:
+            self.report(f'the test ramp broke a covalent bond at frame {intact}: test frames are drawn before it')
+        frames = ramp_test_set(node.outputs.trajectory, settings)
         builder = self._label_builder(frames, 'test_label', isolated_atom_energies=self.ctx.e0s)
         return ToContext(test_label=self.submit(builder))
 
@@ -289,7 +299,7 @@ class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkC
         if len(trajectories) < runs:
             self.report(f'step {self.ctx.step}: {runs - len(trajectories)} of {runs} runs gave no frames')
         resolutions = self.ctx.settings['selection']['resolutions']
-        settings = orm.Dict({'resolutions': resolutions, 'mode': 'best_per_trajectory'})
+        settings = orm.Dict({'resolutions': resolutions, 'mode': 'best_per_trajectory', 'intact_only': True})
         outputs, selection = select_cbad.run_get_node(
             self.inputs.structure, settings, training_set=self.ctx.training, **trajectories
         )
@@ -297,8 +307,10 @@ class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkC
         self.ctx.selection, self.ctx.occupancy = outputs['report'], outputs['occupancy']
         self.ctx.selected = outputs['dataset']
         report = self.ctx.selection.get_dict()
+        broken = report['n_frames'] - report['n_intact']
+        left_out = f'; {broken} frame(s) after a broken or formed covalent bond left out' if broken else ''
         self.report(f'step {self.ctx.step}: CBAD accepted {report["n_selected"]} of {len(trajectories)} runs '
-                    f'({report["n_frames"]} frames)')  # fmt: skip
+                    f'({report["n_frames"]} frames{left_out})')  # fmt: skip
         return None
 
     def accepted_any(self) -> bool:

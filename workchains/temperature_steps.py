@@ -12,7 +12,7 @@ from aiida import orm
 from aiida.engine import ToContext
 
 from aiida_mofal.calculations.mace_evaluate import MaceEvaluateCalculation, evaluate_model
-from aiida_mofal.calculations.temperature import random_frames, record_temperature_step
+from aiida_mofal.calculations.temperature import intact_frame_count, random_frames, record_temperature_step
 
 from .campaign_steps import wall_seconds, with_device
 
@@ -116,9 +116,12 @@ class EvaluationAndFinalSteps:
         self.ctx.roles['md'] = node
         self.ctx.step_info = {'runs': 1, 'runs_with_frames': int('trajectory' in node.outputs),
                               'md_exit_status': node.exit_status}  # fmt: skip
-        frames = node.outputs.trajectory.num_frames if 'trajectory' in node.outputs else 0
+        settings = orm.Dict({'count': self.ctx.settings['final']['random'], 'seed': self._seed(), 'intact_only': True})
+        frames = intact_frame_count(node.outputs.trajectory, settings) if 'trajectory' in node.outputs else 0
         if not node.is_finished_ok or frames < 2:
-            why = node.exit_message or ('it gave no frames' if node.is_finished_ok else '')
+            written = node.outputs.trajectory.num_frames if 'trajectory' in node.outputs else 0
+            broken = 'it broke a covalent bond at once' if written >= 2 else 'it gave no frames'
+            why = node.exit_message or (broken if node.is_finished_ok else '')
             state = f'exit status {node.exit_status}' if node.is_finished else f'{node.process_state.value}'
             reason = f'the final ramp failed ({state}{": " + why if why else ""})'
             last = self.ctx.last_step
@@ -126,7 +129,6 @@ class EvaluationAndFinalSteps:
             self.ctx.stop = f'{self.ctx.stop}; {reason}, so the model and data set are those of step {last}'
             self.ctx.final_failed = True
             return None
-        settings = orm.Dict({'count': self.ctx.settings['final']['random'], 'seed': self._seed()})
         outputs, picked = random_frames.run_get_node(node.outputs.trajectory, settings)
         self.ctx.roles['selection'] = picked
         self.ctx.selection, self.ctx.selected = outputs['report'], outputs['dataset']

@@ -101,3 +101,23 @@ def test_bad_settings_are_refused(inputs):
     reordered = orm.StructureData(ase=peroxide()[[1, 0, 2, 3]]).store()
     with pytest.raises(CbadError, match='same order'):
         select_cbad(reference=reordered, settings=orm.Dict({}), run_000=inputs['run_000'])
+
+
+def test_intact_only_leaves_out_every_frame_from_the_first_broken_bond_on(aiida_profile):
+    broken = peroxide(112.0, oh=2.0)  # an O-H bond stretched past its break length (1.46 Å)
+    frames = [peroxide(110.0), peroxide(112.0), broken, peroxide(-100.0)]  # the last one is new, but after the break
+    arrays = {'positions': np.stack([a.positions for a in frames]), 'cells': np.stack([a.cell.array for a in frames])}
+    run = MdTrajectoryData(arrays, numbers=frames[0].numbers).store()
+    reference = orm.StructureData(ase=peroxide(110.0)).store()
+    everything = select_cbad(reference=reference, settings=orm.Dict({'resolutions': RESOLUTIONS}), run_000=run)
+    assert [r['frame'] for r in everything['report']['selected']] == [0, 2, 3]  # CBAD alone loves the broken frame
+    settings = orm.Dict({'resolutions': RESOLUTIONS, 'intact_only': True})
+    report = select_cbad(reference=reference, settings=settings, run_000=run)['report'].get_dict()
+    assert [r['frame'] for r in report['selected']] == [0] and report['intact_only'] is True
+    assert (report['n_frames'], report['n_intact'], report['trajectories'][0]['n_intact']) == (4, 2, 2)
+    best = {'resolutions': RESOLUTIONS, 'mode': 'best_per_trajectory', 'intact_only': True}
+    training = DatasetData([peroxide(110.0)])
+    report = select_cbad(reference=reference, settings=orm.Dict(best), training_set=training, run_000=run)['report']
+    assert report['n_selected'] == 0  # frame 1 adds nothing; frames 2 and 3 (new bins) are past the break
+    with pytest.raises(CbadError, match='intact_only must be true or false'):
+        cbad_settings({'intact_only': 'yes'})

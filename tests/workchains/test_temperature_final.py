@@ -9,7 +9,7 @@ import mace  # noqa: F401  (before e3nn: the tiny model fixture imports e3nn)
 import pytest
 from aiida import engine, orm
 
-from aiida_mofal.calculations.temperature import random_frames
+from aiida_mofal.calculations.temperature import intact_frame_count, ramp_test_set, random_frames
 from aiida_mofal.workchains.temperature import TemperatureCampaignWorkChain
 from tests.workchains import test_temperature
 from tests.workchains.test_campaign import capture_submissions, finished, labelled, trajectory, water_box
@@ -32,6 +32,20 @@ def test_random_frames_draws_without_repeats_and_never_the_start(aiida_profile):
     assert again == report['frames'] and other != report['frames']  # seeded
     everything = random_frames(ramp, orm.Dict({'count': 100, 'seed': 0}))['report'].get_dict()
     assert everything['n_selected'] == 7 and everything['frames'] == list(range(1, 8))  # fewer frames than asked
+
+
+def test_random_and_test_frames_are_drawn_before_the_first_broken_bond_only(aiida_profile):
+    frames = [water_box(seed=i) for i in range(6)]
+    frames[4].positions[1] += [1.5, 0.0, 0.0]  # an O-H of the first water pulled apart from frame 4 on
+    frames[5].positions[1] += [1.5, 0.0, 0.0]
+    ramp = trajectory(frames).store()
+    settings = {'count': 10, 'seed': 0, 'intact_only': True}
+    assert intact_frame_count(ramp, orm.Dict(settings)) == 4
+    report = random_frames(ramp, orm.Dict(settings))['report'].get_dict()
+    assert report['frames'] == [1, 2, 3] and (report['n_frames'], report['n_intact']) == (5, 3)
+    assert random_frames(ramp, orm.Dict({'count': 10, 'seed': 0}))['report']['frames'] == [1, 2, 3, 4, 5]
+    test = ramp_test_set(ramp, orm.Dict({'frames': 5, 'intact_only': True})).get_atoms()
+    assert [a.info['source_frame'] for a in test] == [1, 2, 3]
 
 
 def test_the_paper_default_is_100_random_configurations(mofal_codes):
