@@ -31,6 +31,8 @@ from aiida_mofal.workchains.label import label_settings
         ('xtb', {'cluster': {'vacuum': 1e308}}, 'settings.cluster.vacuum: 1e+308'),
         ('xtb', {'cluster': {'poisson_solver': 'MT;rm'}}, 'settings.cluster.poisson_solver'),
         ('xtb', {'scf': {'max_scf': 2.5}}, 'must be an integer'),
+        ('xtb', {'calculation': {'farm': 'yes'}}, 'settings.calculation.farm: '),
+        ('xtb', {'calculation': {'farm_groups': 0}}, 'settings.calculation.farm_groups: 0'),
         ('fast', {'cutoff': float('nan')}, 'settings.cutoff: nan is not a finite number'),
     ],
 )
