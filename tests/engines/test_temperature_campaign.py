@@ -3,9 +3,10 @@
 Real CP2K (GFN1-xTB, periodic, with stress), real MACE training (tiny), real ASE NPT MD on the 102-atom Zn(Im)2
 framework; cut to the bone: two steps (step 0: 2 perturbations; step 1: one 20-step NPT run at 100 K, one walk),
 no test set (errors on the training set), trainings of 2 epochs, no final random step. The stages: 3 cell labels
-and 4 free atoms, 2 trainings, 1 MD job, 2 evaluations in the campaign's process. TIME_NOTE. The steps, the final
-ramp and its failures are tested one by one against fake children in ``tests/workchains/test_temperature.py`` and
-``tests/workchains/test_temperature_final.py``.
+and 4 free atoms, 2 trainings, 1 MD job, 2 evaluations in the campaign's process. 491 s (fixture 470 s) on the
+shared 2-core machine at load 10-13, next to the example campaign (2026-12-02); 1240 s at load ~20. The steps, the
+final ramp and its failures are tested one by one against fake children in ``tests/workchains/test_temperature.py``
+and ``tests/workchains/test_temperature_final.py``.
 """
 
 import json
