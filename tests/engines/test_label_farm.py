@@ -92,3 +92,22 @@ def test_when_one_structure_aborts_the_farm_the_unfinished_ones_rerun_alone(mofa
     energies = sorted(atoms.info['REF_energy'] for atoms in results['dataset'].get_atoms())
     expected = sorted(atoms.info['REF_energy'] for atoms in _molecules(3, labelled=True))
     np.testing.assert_allclose(energies, expected, atol=1e-3)
+
+
+def test_two_farming_groups_share_the_job_and_give_the_same_labels(mofal_codes):
+    """``farm_groups: 2`` on 2 MPI processes: NGROUPS 2, two structures at once, the one-group energies."""
+    frames, stored = _molecules(3), _molecules(3, labelled=True)
+    builder = Cp2kPackedCalculation.get_builder()
+    builder.code = mofal_codes['cp2k']
+    builder.structures = DatasetData(frames)
+    builder.settings = orm.Dict(label_settings('xtb', {'calculation': {'farm_groups': 2}}))
+    builder.metadata.options.resources = {'num_machines': 1, 'num_mpiprocs_per_machine': 2}
+    builder.metadata.options.max_wallclock_seconds = 600
+    results, calc = engine.run_get_node(builder)
+    assert calc.is_finished_ok, calc.exit_message
+    assert 'NGROUPS 2' in calc.base.repository.get_object_content('farm.inp')
+    farm = calc.outputs.retrieved.base.repository.get_object_content('farm.out')
+    assert 'Number of created MPI (slave) groups:                                2' in farm
+    for index, atoms in enumerate(stored):
+        energy = results['labels'][f'frame_{index:04d}'].get_array('energy')[0]
+        assert energy == pytest.approx(atoms.info['REF_energy'], abs=1e-3)
