@@ -147,6 +147,9 @@ def study_summary(**records: orm.Dict) -> orm.Dict:
             row.update(B0_GPa=values.get('B0_GPa'), B0_GPa_err=values.get('B0_GPa_err'), V0_A3=values.get('V0_A3'))
         else:
             row.update({k: v for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)})
+            for key in ('rings', 'coordination'):  # ring counts per size, mean coordination per pair
+                if isinstance(values.get(key), dict):
+                    row[key] = dict(values[key])
     return orm.Dict({'rows': list(rows.values())})
 
 

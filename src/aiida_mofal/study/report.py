@@ -74,7 +74,9 @@ def write_study_report(node, output: str | Path, campaign_report=None) -> dict:
     rows = results['summary']
     if rows:
         header = ['structure', 'B0_GPa', 'B0_GPa_err', 'V0_A3', 'density_g_cm3']
-        sections.append(Section('Summary', header=header, rows=[[row.get(key) for key in header] for row in rows]))
+        header += [key for key in ('rings', 'coordination') if any(key in row for row in rows)]
+        table = [[_cell(row.get(key)) for key in header] for row in rows]
+        sections.append(Section('Summary', header=header, rows=table))
     figures = {}
     for name, eos in sorted(results['eos'].items()):
         with warnings.catch_warnings():
@@ -100,3 +102,11 @@ def write_study_report(node, output: str | Path, campaign_report=None) -> dict:
     state = f'{node.process_state.value}, exit status {node.exit_status}'
     page = write_html_report(output, f'Study {node.pk}: {node.process_label}', state, sections)
     return {'study': node.pk, 'html': str(page), 'summary': rows, 'figures': {k: str(v) for k, v in figures.items()}}
+
+
+def _cell(value):
+    """Return a summary cell: a number or text as it is, ring counts or coordinations as ``4: 4, 6: 16``."""
+    if isinstance(value, dict):
+        return ', '.join(f'{key}: {count:g}' if isinstance(count, int | float) else f'{key}: {count}'
+                         for key, count in value.items())  # fmt: skip
+    return value
