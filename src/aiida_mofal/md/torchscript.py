@@ -30,6 +30,7 @@ def compile_model(source, target: str | Path, dtype: str = 'float64') -> Path:
     """
     import mace  # noqa: F401  (before torch.load: mace lets e3nn load its constants)
     import torch
+    from e3nn.util import jit
 
     if isinstance(source, str | Path):
         model = torch.load(str(source), map_location='cpu', weights_only=False)  # a trusted file (docstring)
@@ -38,7 +39,10 @@ def compile_model(source, target: str | Path, dtype: str = 'float64') -> Path:
     model = model.to(torch.float64 if dtype == 'float64' else torch.float32).eval()
     for parameter in model.parameters():
         parameter.requires_grad = False
-    torch.jit.script(model).save(str(target))
+    # e3nn's compile, as mace-torch's own exports do: it scripts or traces each e3nn block by its compile mode.
+    # A bare torch.jit.script refuses the trained models' gate (e3nn.nn.Activation) and, once it has failed in a
+    # process, every later model too ("Can't redefine method").
+    jit.compile(model).save(str(target))
     return Path(target)
 
 
