@@ -113,6 +113,8 @@ def analyse_structures(
     """Per structure: the bulk modulus (crystal and/or glasses) and the glass analysis; return their records."""
     options = settings.get_dict()
     graph = get_current_graph()
+    # an inner graph has its own limit (aiida-workgraph's default: 1,000,000): the study's applies here too
+    graph.max_number_jobs = options.get('concurrency', graph.max_number_jobs)
     records: dict[str, Any] = {}
     eos = options.get('eos')
     glasses = dict(glasses or {})
@@ -202,6 +204,7 @@ def build_study_graph(study, model: orm.Data | None = None) -> WorkGraph:
     options = {
         'eos': settings.eos.model_dump() if settings.eos else None,
         'glass_analysis': settings.glass_analysis.model_dump() if settings.glass_analysis else None,
+        'concurrency': settings.concurrency,
     }
     if settings.eos is not None or settings.glass_analysis is not None:
         analysis = graph.add_task(

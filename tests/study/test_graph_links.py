@@ -93,6 +93,7 @@ def test_two_glasses_reach_the_analysis_in_the_stored_graphs(mofal_codes, tmp_pa
     glasses = {f'glass_{k}': crystal.clone() for k in range(2)}
     values = {name: analysis.inputs[name].value for name in ('crystal', 'code', 'settings')}
     inner = _stored(_materialise(analysis, model=model, glasses=glasses, **values))
+    assert inner.max_number_jobs == 2  # the study's concurrency (its default), not the inner graph's own 1,000,000
     tasks = {task.name for task in inner.tasks}
     for k in range(2):
         assert {f'eos_glass_{k}', f'glass_glass_{k}'} <= tasks
