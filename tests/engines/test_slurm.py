@@ -162,25 +162,3 @@ def test_a_job_cancelled_with_scancel_is_resubmitted_once_then_fails_clearly(slu
     assert base.exit_status == 311 and 'CANCELLED AT' in base.exit_message  # says why, in SLURM's words
     assert node.exit_status == LabelWorkChain.exit_codes.ERROR_ALL_FAILED.status
     assert results['failed']['frame_0']['exit_status'] == 311
-
-
-def test_a_slurm_time_limit_reaches_the_walltime_handler(slurm_codes, tmp_path):
-    """The first job sleeps past its 1-minute SLURM limit (killed: exit 120); the restart runs CP2K and labels."""
-    marker = tmp_path / 'first-job-ran'  # the "remote" shares this file system: only the first job sleeps
-    options = {
-        'prepend_text': f'if [ ! -e {marker} ]; then touch {marker}; sleep 600; fi',
-        'max_wallclock_seconds': 60,
-    }
-    builder = LabelWorkChain.get_builder_from_protocol(
-        slurm_codes['cp2k'], [_water()], protocol='xtb', overrides={'isolated_atoms': False}, options=options
-    )
-    results, node = engine.run_get_node(builder)
-    assert node.is_finished_ok, node.exit_message
-    (base,) = [c for c in node.called if c.process_label == 'Cp2kBaseWorkChain']
-    calcs = sorted(base.called, key=lambda c: c.ctime)
-    assert [c.exit_status for c in calcs] == [120, 0]  # ERROR_SCHEDULER_OUT_OF_WALLTIME, then labelled
-    assert '#SBATCH --time=00:01:00' in calcs[0].base.repository.get_object_content('_aiidasubmit.sh')
-    stderr = calcs[0].outputs.retrieved.base.repository.get_object_content('_scheduler-stderr.txt')
-    assert 'DUE TO TIME LIMIT' in stderr
-    assert 'parent_calc_folder' in calcs[1].inputs  # restarted from the stopped job's folder
-    assert results['dataset'].count == 1

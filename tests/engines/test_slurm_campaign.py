@@ -36,6 +36,10 @@ def run(command, aiida_path, timeout=600, check=True):
     return result
 
 
+# squeue's default NAME column is 8 characters wide: it shows aiida-137 as aiida-13, another job's name
+SQUEUE_FORMAT = '%.6i %.9P %.12j %.6u %.2t %.8M %.4D %R'
+
+
 def slurm(*command: str) -> str:
     return subprocess.run(list(command), capture_output=True, text=True, check=True).stdout
 
@@ -81,17 +85,21 @@ def slurm_campaign(slurm_codes, tmp_path_factory):
     try:
         while time.time() < deadline:
             status = json.loads(run([BIN / 'mofal', 'status', pk, '--json'], aiida_path).stdout)
-            queue = slurm('squeue', '-o', '%.6i %.9P %.12j %.6u %.2t %.8M %.4D %R')
+            queue = slurm('squeue', '-o', SQUEUE_FORMAT)
             if 'restart' not in seen and status['cycles'] and 'aiida-' in queue:  # a cycle-1 job is with SLURM
                 seen['sinfo'] = slurm('sinfo')
-                run([BIN / 'verdi', 'daemon', 'stop'], aiida_path, check=False)
-                seen['squeue'] = slurm('squeue', '-o', '%.6i %.9P %.12j %.6u %.2t %.8M %.4D %R')
+                # a long circus timeout: with the default 5 s a stop can time out and leave the workers submitting
+                run([BIN / 'verdi', 'daemon', 'stop', '--timeout', '120'], aiida_path)
+                seen['squeue'] = slurm('squeue', '-o', SQUEUE_FORMAT)
                 jobs = set(re.findall(r'aiida-\d+', seen['squeue']))
-                for _ in range(120):  # with the daemon down, let SLURM run the job to its end
-                    if not jobs & set(re.findall(r'aiida-\d+', slurm('squeue'))):
+                if not jobs:  # the job ended while the daemon was stopping: no job outlived it; wait for the next
+                    run([BIN / 'verdi', 'daemon', 'start', '1'], aiida_path)
+                    continue
+                for _ in range(600):  # with the daemon down, let SLURM run the jobs to their end (one may be pending)
+                    if not jobs & set(re.findall(r'aiida-\d+', slurm('squeue', '-o', SQUEUE_FORMAT))):
                         break
                     time.sleep(1)
-                seen['squeue_after'] = slurm('squeue')
+                seen['squeue_after'] = slurm('squeue', '-o', SQUEUE_FORMAT)
                 run([BIN / 'verdi', 'daemon', 'start', '1'], aiida_path)
                 seen['restart'] = time.time()
             if status['state'] in ('finished', 'excepted', 'killed'):

@@ -59,7 +59,8 @@ print(json.dumps({
     'terminated': node.is_terminated, 'ok': node.is_finished_ok, 'exit_message': node.exit_message,
     'count': node.outputs.dataset.count if 'dataset' in node.outputs else None,
     'calcs': [{'pk': c.pk, 'job_id': c.get_job_id(), 'exit_status': c.exit_status, 'stderr': stderr(c),
-               'restart': 'parent_calc_folder' in c.inputs, 'computer': c.computer.label} for c in calcs],
+               'restart': 'parent_calc_folder' in c.inputs, 'computer': c.computer.label,
+               'script': c.base.repository.get_object_content('_aiidasubmit.sh')} for c in calcs],
 }))
 """
 
@@ -121,7 +122,8 @@ def test_walltime_kill_with_the_daemon_down_then_scancel_each_handled_once(slurm
         pk = run([sys.executable, '-c', SUBMIT, prepend], aiida_path).stdout.strip().splitlines()[-1]
         killed = wait_for(lambda: running_job(first, set()), 240, 'the first SLURM job to run')
         daemon(aiida_path, 'stop')
-        seen['squeue_daemon_down'] = subprocess.run(['squeue'], capture_output=True, text=True).stdout
+        queue = ['squeue', '-o', '%.6i %.9P %.12j %.6u %.2t %.8M %.4D %R']  # the default NAME column cuts aiida-137
+        seen['squeue_daemon_down'] = subprocess.run(queue, capture_output=True, text=True).stdout
         wait_for(lambda: not in_queue(killed), 150, 'SLURM to stop the first job at its 60 s limit')
         daemon(aiida_path, 'start', '1')
         cancelled = wait_for(lambda: running_job(first, {killed}), 240, 'the walltime restart to run')
@@ -141,6 +143,7 @@ def test_walltime_kill_with_the_daemon_down_then_scancel_each_handled_once(slurm
     assert [c['job_id'] for c in calcs[:2]] == [killed, cancelled]
     assert 'DUE TO TIME LIMIT' in calcs[0]['stderr'] and 'CANCELLED AT' in calcs[1]['stderr']
     assert calcs[1]['restart']  # the walltime handler restarted from the stopped job's folder
+    assert '#SBATCH --time=00:01:00' in calcs[0]['script']  # the 60 s walltime reached SLURM as its time limit
     assert all(c['computer'] == 'slurm-localhost' for c in calcs)
     assert f'aiida-{calcs[0]["pk"]}' in seen['squeue_daemon_down']  # it was with SLURM while the daemon was down
     accepted = re.findall(
