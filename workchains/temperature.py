@@ -63,6 +63,7 @@ class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkC
         spec.input('train_code', valid_type=orm.AbstractCode)
         spec.input('md_code', valid_type=orm.AbstractCode)
         spec.input('evaluate_code', valid_type=orm.AbstractCode, required=False, help='Python+MACE: evaluation jobs')
+        learn = (cls.label, cls.merge, cls.train, cls.inspect_training, cls.evaluate, cls.record)  # one step's tail
         spec.outline(
             cls.setup,
             cls.perturb_and_select,
@@ -81,12 +82,7 @@ class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkC
                 cls.explore,
                 cls.select,
                 if_(cls.accepted_any)(
-                    cls.label,
-                    cls.merge,
-                    cls.train,
-                    cls.inspect_training,
-                    cls.evaluate,
-                    cls.record,
+                    *learn,
                 ).else_(
                     cls.nothing_accepted,
                 ),
@@ -95,12 +91,7 @@ class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkC
                 cls.run_final_ramp,
                 cls.pick_random,
                 if_(cls.final_ramp_ok)(
-                    cls.label,
-                    cls.merge,
-                    cls.train,
-                    cls.inspect_training,
-                    cls.evaluate,
-                    cls.record,
+                    *learn,
                 ),
             ),
             cls.finalise,

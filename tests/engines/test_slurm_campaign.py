@@ -21,19 +21,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.remote.profile_commands import BIN
+from tests.remote.profile_commands import run_in_profile as run
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 pytestmark = [pytest.mark.engine, pytest.mark.slurm, pytest.mark.daemon, pytest.mark.slow, pytest.mark.timeout(2400)]
-
-
-def run(command, aiida_path, timeout=600, check=True):
-    env = {**os.environ, 'AIIDA_PATH': str(aiida_path), 'PATH': f'{BIN}{os.pathsep}{os.environ.get("PATH", "")}'}
-    env['VIRTUAL_ENV'] = sys.prefix  # {local:VIRTUAL_ENV} of examples/computers/slurm-localhost.yaml
-    result = subprocess.run([str(c) for c in command], capture_output=True, text=True, env=env, timeout=timeout)
-    if check:
-        assert result.returncode == 0, f'{command}\nstdout: {result.stdout[-3000:]}\nstderr: {result.stderr[-3000:]}'
-    return result
 
 
 # squeue's default NAME column is 8 characters wide: it shows aiida-137 as aiida-13, another job's name

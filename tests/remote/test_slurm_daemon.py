@@ -13,7 +13,6 @@ are ~90 s) under a load average of ~20 on the 2-core project machine.
 """
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.remote.profile_commands import BIN, run_in_profile
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 pytestmark = [pytest.mark.engine, pytest.mark.slurm, pytest.mark.daemon, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -66,12 +66,7 @@ print(json.dumps({
 
 
 def run(command, aiida_path, timeout=300, check=True):
-    env = {**os.environ, 'AIIDA_PATH': str(aiida_path), 'PATH': f'{BIN}{os.pathsep}{os.environ.get("PATH", "")}'}
-    env['VIRTUAL_ENV'] = sys.prefix  # {local:VIRTUAL_ENV} of examples/computers/slurm-localhost.yaml
-    result = subprocess.run([str(c) for c in command], capture_output=True, text=True, env=env, timeout=timeout)
-    if check:
-        assert result.returncode == 0, f'{command}\nstdout: {result.stdout[-3000:]}\nstderr: {result.stderr[-3000:]}'
-    return result
+    return run_in_profile(command, aiida_path, timeout=timeout, check=check)
 
 
 def daemon(aiida_path, *command: str, check: bool = True):
