@@ -15,11 +15,14 @@ demo: install
 	$(BIN)/mofal run examples/campaign_znim2.yaml --report demo-report
 
 ## test: lint, build the docs and run the whole test suite
+# TEST_WORKERS pytest-xdist workers (tests/conftest.py keeps a file, the shared trained model's users and the
+# SLURM tests each on one worker); TEST_WORKERS=0 runs in this process, one test after the other.
+TEST_WORKERS ?= 2
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/sphinx-build -W -q -b html docs docs/_build/html
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 install: system $(VENV)/.installed
 

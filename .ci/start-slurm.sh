@@ -27,6 +27,12 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 2
 fi
 
+# one run at a time: a test and a benchmark starting SLURM together must not install or start it twice
+# (flock -o: the daemons started below must not inherit the lock)
+if [ -z "${MOFAL_START_SLURM_LOCKED:-}" ]; then
+  exec env MOFAL_START_SLURM_LOCKED=1 flock -w 900 -o /tmp/mofal-start-slurm.lock bash "$REPO/.ci/start-slurm.sh" "$@"
+fi
+
 # ---- packages ------------------------------------------------------------------------------------------
 need=()
 command -v slurmctld >/dev/null 2>&1 || need+=(slurm-wlm)

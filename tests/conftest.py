@@ -312,3 +312,30 @@ def slurm_codes(aiida_profile) -> dict:
     from aiida import orm
 
     return {name: orm.load_code(label) for name, label in summary['codes'].items()}
+
+
+# -- parallel runs (pytest-xdist, ``make test`` runs ``-n 2 --dist loadgroup``) ------------------------------
+
+SHARED_MODEL_GROUP = 'trained_tiny_model'
+SLURM_GROUP = 'slurm'
+
+
+def pytest_collection_modifyitems(config, items):
+    """Keep together on one xdist worker what shares an expensive fixture or a service.
+
+    Each test file is one group (its module fixtures, such as a campaign run once for the whole file, run once);
+    the files that use the session's one trained model form one group, so the model is trained once; the SLURM
+    tests form one group, since they share the one SLURM of ``.ci/start-slurm.sh``. Without xdist this does nothing.
+    """
+    if not config.pluginmanager.hasplugin('xdist'):
+        return
+    group_of_file: dict[str, str] = {}
+    for item in items:
+        path = item.nodeid.split('::', 1)[0]
+        if item.get_closest_marker('slurm') is not None:
+            group_of_file[path] = SLURM_GROUP
+        elif SHARED_MODEL_GROUP in getattr(item, 'fixturenames', ()) and group_of_file.get(path) != SLURM_GROUP:
+            group_of_file[path] = SHARED_MODEL_GROUP
+    for item in items:
+        path = item.nodeid.split('::', 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group_of_file.get(path, path)))

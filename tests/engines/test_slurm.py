@@ -119,11 +119,20 @@ def _cancel_running_jobs(after_pk: int, count: int, cancelled: list, stop) -> No
     from pathlib import Path
 
     while len(cancelled) < count and not stop.is_set():
+        # this profile's jobs only: another profile on the same SLURM (a benchmark) has its own pks
+        ours = {
+            str(Path(workdir).resolve())
+            for (workdir,) in orm.QueryBuilder()
+            .append(orm.CalcJobNode, filters={'id': {'>': after_pk}}, project='attributes.remote_workdir')
+            .all()
+            if workdir
+        }
         for job_id, name, state, workdir in _squeue():
             pk = name.removeprefix('aiida-')
             stdout = Path(workdir) / '_scheduler-stdout.txt'
             started = stdout.is_file() and 'SLURM job' in stdout.read_text(errors='replace')
-            if state == 'RUNNING' and pk.isdigit() and int(pk) > after_pk and job_id not in cancelled and started:
+            mine = str(Path(workdir).resolve()) in ours
+            if state == 'RUNNING' and mine and pk.isdigit() and job_id not in cancelled and started:
                 subprocess.run(['scancel', job_id], check=True)
                 cancelled.append(job_id)
         time.sleep(0.5)
