@@ -7,6 +7,7 @@ wiped (``aiida_profile_clean`` would delete the session's codes and data sets un
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -314,28 +315,38 @@ def slurm_codes(aiida_profile) -> dict:
     return {name: orm.load_code(label) for name, label in summary['codes'].items()}
 
 
-# -- parallel runs (pytest-xdist, ``make test`` runs ``-n 2 --dist loadgroup``) ------------------------------
+# -- parallel runs (pytest-xdist: ``make test`` runs ``pytest -n 2 --dist loadfile``) ----------------------------
 
 SHARED_MODEL_GROUP = 'trained_tiny_model'
 SLURM_GROUP = 'slurm'
 
 
-def pytest_collection_modifyitems(config, items):
-    """Keep together on one xdist worker what shares an expensive fixture or a service.
+@functools.cache
+def xdist_group_of_file(path: str) -> str:
+    """The worker group of a test file: the file itself, or the group of files that must share one worker.
 
-    Each test file is one group (its module fixtures, such as a campaign run once for the whole file, run once);
-    the files that use the session's one trained model form one group, so the model is trained once; the SLURM
-    tests form one group, since they share the one SLURM of ``.ci/start-slurm.sh``. Without xdist this does nothing.
+    The files that use the session's one trained model form one group, so the model is trained once; the SLURM
+    tests form one group, since they share the one SLURM of ``.ci/start-slurm.sh``. Read from the file's text:
+    xdist's scheduler runs before any test is collected, and its ``xdist_group`` marks do not reach it under
+    pytest 9 (xdist 3.8 appends the group to ``item._nodeid``, which pytest 9 no longer reads).
     """
-    if not config.pluginmanager.hasplugin('xdist'):
-        return
-    group_of_file: dict[str, str] = {}
-    for item in items:
-        path = item.nodeid.split('::', 1)[0]
-        if item.get_closest_marker('slurm') is not None:
-            group_of_file[path] = SLURM_GROUP
-        elif SHARED_MODEL_GROUP in getattr(item, 'fixturenames', ()) and group_of_file.get(path) != SLURM_GROUP:
-            group_of_file[path] = SHARED_MODEL_GROUP
-    for item in items:
-        path = item.nodeid.split('::', 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group_of_file.get(path, path)))
+    text = (ROOT / path).read_text(errors='replace')
+    if 'pytest.mark.slurm' in text:
+        return SLURM_GROUP
+    if SHARED_MODEL_GROUP in text:
+        return SHARED_MODEL_GROUP
+    return path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile``, with the files of one group (above) on one worker; other modes stay xdist's own."""
+    if config.getvalue('dist') != 'loadfile':
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileGroupScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group_of_file(nodeid.split('::', 1)[0])
+
+    return FileGroupScheduling(config, log)
