@@ -112,7 +112,7 @@ def check_processes(context: DoctorContext) -> dict:
         value = {'unfinished': active[:20], 'broker': f'not reachable ({exception})'}
         return {'processes': check(False, value, 'start the broker (see `broker` above), then run `mofal doctor` again',
                                    required=False)}  # fmt: skip
-    stuck = [pk for pk in active if pk not in queued]
+    stuck = [pk for pk in reversed(active) if pk not in queued]  # newest first: the run just stopped is listed
     if stuck:
         listed = ' '.join(map(str, stuck[:20]))
         fix = (
