@@ -55,12 +55,17 @@ def stderr(calc):
         return calc.outputs.retrieved.base.repository.get_object_content('_scheduler-stderr.txt')
     except Exception:
         return ''
+def script(calc):  # a job still being uploaded has no submit script yet (polled while the work chain runs)
+    try:
+        return calc.base.repository.get_object_content('_aiidasubmit.sh')
+    except FileNotFoundError:
+        return ''
 print(json.dumps({
     'terminated': node.is_terminated, 'ok': node.is_finished_ok, 'exit_message': node.exit_message,
     'count': node.outputs.dataset.count if 'dataset' in node.outputs else None,
     'calcs': [{'pk': c.pk, 'job_id': c.get_job_id(), 'exit_status': c.exit_status, 'stderr': stderr(c),
                'restart': 'parent_calc_folder' in c.inputs, 'computer': c.computer.label,
-               'script': c.base.repository.get_object_content('_aiidasubmit.sh')} for c in calcs],
+               'script': script(c)} for c in calcs],
 }))
 """
 
