@@ -14,8 +14,10 @@ allocation in one of two ways (``settings.calculation.farm``):
 * ``farm: false``: AiiDA's serial code run mode, one ``mpirun cp2k -i frame_i.inp`` line per structure; a
   failed structure does not stop the next.
 
-The parser returns one ``labels.frame_<i>`` ArrayData per converged structure and the failures by index, so
-"which job labelled this configuration" is still one link away, structure by structure.
+The parser returns one ``labels`` ArrayData holding every converged structure's label (row ``i`` is structure
+``index[i]`` of ``structures``; :func:`aiida_mofal.calculations.labels.label_rows` reads it back per structure)
+and the failures by index, so "which job labelled this configuration" is still one link away, structure by
+structure: one node per job instead of one per structure (K nodes to store and link cost seconds per job).
 
 The CP2K input of each structure is :func:`aiida_mofal.cp2k.inputs.build_cp2k_parameters` of the resolved label
 settings, exactly as the one-job-per-label path writes it.
@@ -57,8 +59,12 @@ class Cp2kPackedCalculation(CalcJob):
         spec.inputs['metadata']['options']['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
         spec.inputs['metadata']['options']['parser_name'].default = 'mofal.cp2k.packed'
         spec.inputs.validator = cls.validate_inputs
-        spec.output_namespace('labels', valid_type=orm.ArrayData, dynamic=True, help='frame_<i>: energy, forces, ...')
-        spec.output('frames', valid_type=orm.Dict, help='Output label → index of its structure in `structures`.')
+        spec.output(
+            'labels',
+            valid_type=orm.ArrayData,
+            required=False,
+            help='Every converged structure: index (its position in `structures`), energy, natoms, forces, stress.',
+        )
         spec.output('failed', valid_type=orm.Dict, required=False, help='Index → why that structure has no label.')
         spec.exit_code(450, 'ERROR_NO_LABEL', message='no structure of the job was labelled: {reason}')
         spec.exit_code(210, 'ERROR_OUTPUT_MISSING', message='no CP2K output was retrieved')

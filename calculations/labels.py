@@ -19,6 +19,7 @@ __all__ = (
     'dataset_from_structures',
     'free_atoms',
     'isolated_atom_energies',
+    'label_rows',
     'pack_structures',
     'structures_from_dataset',
 )
@@ -42,9 +43,42 @@ def dataset_from_structures(structure_info: orm.Dict, **structures: orm.Structur
     return DatasetData(frames)
 
 
+def label_rows(labels: orm.ArrayData) -> dict[int, dict]:
+    """Return ``{position: {'energy', 'forces'[, 'stress']}}`` of a label node, in eV, eV/Å, eV/Å³.
+
+    A ``mofal.cp2k`` label (one structure) is position 0. A ``mofal.cp2k.packed`` job's one ``labels`` node holds
+    every structure it labelled: ``index`` (position of each row's structure in the job's ``structures``),
+    ``energy``, ``natoms``, ``forces`` (the rows' atoms one after the other) and, where a row is periodic,
+    ``stress`` (NaN for the others).
+    """
+    names = labels.get_arraynames()
+    if 'index' not in names:
+        row = {'energy': float(labels.get_array('energy')[0]), 'forces': labels.get_array('forces')}
+        if 'stress' in names:
+            row['stress'] = labels.get_array('stress')
+        return {0: row}
+    energy, forces, natoms = (labels.get_array(name) for name in ('energy', 'forces', 'natoms'))
+    stress = labels.get_array('stress') if 'stress' in names else None
+    ends = np.cumsum(natoms)
+    rows = {}
+    for row, position in enumerate(labels.get_array('index')):
+        entry = {'energy': float(energy[row]), 'forces': forces[ends[row] - natoms[row] : ends[row]]}
+        if stress is not None and np.isfinite(stress[row]).all():
+            entry['stress'] = stress[row]
+        rows[int(position)] = entry
+    return rows
+
+
+def _positions(value) -> dict[int, object]:
+    """Position in a label node → what it is (``frames``/``elements`` entry: one value, or a list per position)."""
+    return dict(enumerate(value)) if isinstance(value, list) else {0: value}
+
+
 @calcfunction
-def structures_from_dataset(dataset: DatasetData) -> dict[str, orm.StructureData]:
+def structures_from_dataset(dataset: DatasetData, indices: orm.List | None = None) -> dict[str, orm.StructureData]:
     """Split a data set into one ``StructureData`` per frame (outputs ``frame_0``, ``frame_1``, ...).
+
+    ``indices``: only those frames (the packed labelling path makes them only for structures it reruns alone).
 
     The names are for people reading the graph; code takes a frame's index from its position (see
     ``LabelWorkChain``), never from the name.
@@ -53,7 +87,10 @@ def structures_from_dataset(dataset: DatasetData) -> dict[str, orm.StructureData
     the box it really uses from the cluster's extent.
     """
     outputs = {}
+    wanted = None if indices is None else set(indices.get_list())
     for index, atoms in enumerate(dataset.get_atoms()):
+        if wanted is not None and index not in wanted:
+            continue
         if not atoms.pbc.any() and abs(atoms.cell.volume) < 1e-6:
             atoms.cell = np.ptp(atoms.positions, axis=0) + 10.0
         outputs[f'frame_{index}'] = orm.StructureData(ase=atoms)
@@ -61,9 +98,20 @@ def structures_from_dataset(dataset: DatasetData) -> dict[str, orm.StructureData
 
 
 @calcfunction
-def isolated_atom_energies(**labels: orm.ArrayData) -> orm.Dict:
-    """Map each element (the keyword, e.g. ``Zn``) to the energy (eV) of its free atom from ``labels``."""
-    return orm.Dict({symbol: float(node.get_array('energy')[0]) for symbol, node in sorted(labels.items())})
+def isolated_atom_energies(elements: orm.Dict | None = None, **labels: orm.ArrayData) -> orm.Dict:
+    """Map each element to the energy (eV) of its free atom from ``labels``.
+
+    A keyword of ``labels`` is the element (``Zn``) unless ``elements`` maps it to a list of the element at each
+    position of a packed job's label node (None where that position is no free atom).
+    """
+    which = elements.get_dict() if elements is not None else {}
+    energies = {}
+    for key, node in sorted(labels.items()):
+        rows = label_rows(node)
+        for position, symbol in _positions(which.get(key, key)).items():
+            if symbol is not None and position in rows:
+                energies[symbol] = rows[position]['energy']
+    return orm.Dict(dict(sorted(energies.items())))
 
 
 @calcfunction
@@ -77,9 +125,11 @@ def collect_labels(
     """Attach converged ``labels`` to the source's frames; unlabelled frames are left out.
 
     ``frames`` maps each keyword of ``labels`` to the index of its frame in ``source`` (the index is data, not
-    part of a name). Each kept frame records ``source_index``; frames keep the order of ``source``. Energy in
-    eV, forces eV/Å, stress eV/Å³ (ASE convention) as parsed by the ``mofal.cp2k`` parser. The level of theory
-    recorded on the data set is derived from the labelling ``settings`` (the resolved protocol).
+    part of a name), or, for a packed job's one label node, to the list of the source index of each position in
+    that job (None for a position that is no frame of ``source``, or whose label is taken from elsewhere). Each
+    kept frame records ``source_index``; frames keep the order of ``source``. Energy in eV, forces eV/Å, stress
+    eV/Å³ (ASE convention) as parsed by the ``mofal.cp2k`` parser. The level of theory recorded
+    on the data set is derived from the labelling ``settings`` (the resolved protocol).
     """
     from aiida_mofal.cp2k.inputs import level_of_theory
 
@@ -88,19 +138,24 @@ def collect_labels(
     missing = sorted(set(labels) - set(indices))
     if missing:
         raise ConfigurationError(f'labels {missing} have no entry in `frames` (the map from label to frame index).')
+    found = []
+    for key, node in labels.items():
+        rows = label_rows(node)
+        for position, index in _positions(indices[key]).items():
+            if index is None or position not in rows:
+                continue
+            if not 0 <= int(index) < len(source_frames):
+                raise ConfigurationError(
+                    f'label {key} points to frame {index}, but the source data set has {len(source_frames)} frames.'
+                )
+            found.append((int(index), rows[position]))
     labelled = []
-    for key in sorted(labels, key=lambda name: indices[name]):
-        index = int(indices[key])
-        if not 0 <= index < len(source_frames):
-            raise ConfigurationError(
-                f'label {key} points to frame {index}, but the source data set has {len(source_frames)} frames.'
-            )
+    for index, row in sorted(found, key=lambda item: item[0]):
         atoms = source_frames[index].copy()
-        arrays = labels[key]
-        atoms.info[ENERGY_KEY] = float(arrays.get_array('energy')[0])
-        atoms.arrays[FORCES_KEY] = np.asarray(arrays.get_array('forces'), dtype=float)
-        if 'stress' in arrays.get_arraynames() and atoms.pbc.all():
-            atoms.info[STRESS_KEY] = np.asarray(arrays.get_array('stress'), dtype=float)
+        atoms.info[ENERGY_KEY] = row['energy']
+        atoms.arrays[FORCES_KEY] = np.asarray(row['forces'], dtype=float)
+        if 'stress' in row and atoms.pbc.all():
+            atoms.info[STRESS_KEY] = np.asarray(row['stress'], dtype=float)
         atoms.info['source_index'] = index
         labelled.append(atoms)
     return DatasetData(

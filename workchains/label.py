@@ -14,6 +14,7 @@ from aiida_mofal.calculations.labels import (
     dataset_from_structures,
     free_atoms,
     isolated_atom_energies,
+    label_rows,
     pack_structures,
     structures_from_dataset,
 )
@@ -174,21 +175,20 @@ class LabelWorkChain(WorkChain):
         else:
             info = self.inputs.get('structure_info', orm.Dict())
             self.ctx.source = dataset_from_structures(structure_info=info, **self.inputs.structures)
-        structures = structures_from_dataset(self.ctx.source)
-        queue = []
-        self.ctx.structures = {}
-        for index in range(self.ctx.source.count):
-            key = f'frame_{index}'
-            self.ctx.structures[key] = structures[key]
-            queue.append({'key': key, 'frame': index})
+        packed = int(self.ctx.settings['calculation'].get('pack', 1)) > 1  # StructureData only for single jobs
+        structures = {} if packed else structures_from_dataset(self.ctx.source)
+        queue = [{'key': f'frame_{index}', 'frame': index} for index in range(self.ctx.source.count)]
+        self.ctx.structures = dict(structures)
         if self.ctx.settings['isolated_atoms'] and 'isolated_atom_energies' not in self.inputs:
-            for symbol, structure in sorted(free_atoms(self.ctx.source).items()):
-                key = f'atom_{symbol}'
-                self.ctx.structures[key] = structure
-                queue.append({'key': key, 'element': symbol})
+            atoms = {symbol: None for symbol in self.ctx.source.elements} if packed else free_atoms(self.ctx.source)
+            for symbol, structure in sorted(atoms.items()):
+                if structure is not None:
+                    self.ctx.structures[f'atom_{symbol}'] = structure
+                queue.append({'key': f'atom_{symbol}', 'element': symbol})
         self.ctx.queue = queue
         self.ctx.frame_labels = {}
         self.ctx.atom_labels = {}
+        self.ctx.packed_labels = {}  # packed job's name → its one labels node and what each position is
         self.ctx.failed = {}
         self.ctx.batch = []
 
@@ -222,6 +222,15 @@ class LabelWorkChain(WorkChain):
         builder.max_iterations = orm.Int(calculation['max_iterations'])
         builder.clean_workdir = self.inputs.clean_workdir
         return builder
+
+    def _make_structures(self, entries: list[dict]) -> None:
+        """Make the ``StructureData`` of single jobs that have none yet (a packed job's reruns), in one calcfunction."""
+        missing = [entry for entry in entries if entry['key'] not in self.ctx.structures]
+        frames = sorted(entry['frame'] for entry in missing if 'frame' in entry)
+        if frames:
+            self.ctx.structures.update(structures_from_dataset(self.ctx.source, orm.List(frames)))
+        if any('element' in entry for entry in missing):
+            self.ctx.structures.update({f'atom_{key}': node for key, node in free_atoms(self.ctx.source).items()})
 
     def _next_jobs(self) -> list[list[dict]]:
         """Take the next ``max_concurrent`` jobs off the queue: single entries, or groups of ``pack`` entries.
@@ -266,6 +275,7 @@ class LabelWorkChain(WorkChain):
         self.ctx.batch = []
         jobs = self._next_jobs()
         pack = int(self.ctx.settings['calculation'].get('pack', 1))
+        self._make_structures([group[0] for group in jobs if pack == 1 or group[0].get('single')])
         for group in jobs:
             if pack == 1 or group[0].get('single'):
                 entry = group[0]
@@ -290,7 +300,7 @@ class LabelWorkChain(WorkChain):
             key = entry['key']
             node = self.ctx[f'cp2k_{key}']
             if 'members' in entry:
-                self._inspect_packed(node, entry['members'])
+                self._inspect_packed(node, entry['members'], key)
                 continue
             if node.is_finished_ok and 'labels' in node.outputs:
                 self._keep(entry, node.outputs.labels)
@@ -307,21 +317,23 @@ class LabelWorkChain(WorkChain):
         else:
             self.ctx.frame_labels[entry['key']] = {'labels': labels, 'frame': entry['frame']}
 
-    def _inspect_packed(self, node: orm.CalcJobNode, members: list[dict]) -> None:
+    def _inspect_packed(self, node: orm.CalcJobNode, members: list[dict], key: str) -> None:
         """Keep each label of a packed job; put each structure it did not label back in the queue, to run alone."""
-        from aiida_mofal.calculations.cp2k_packed import frame_name
-
-        made = node.outputs.labels if 'labels' in node.outputs else {}
+        made = label_rows(node.outputs.labels) if 'labels' in node.outputs else {}
         failed = node.outputs.failed.get_dict() if 'failed' in node.outputs else {}
         retry, reasons = [], []
         for index, entry in enumerate(members):
-            name = frame_name(index)
-            if name in made:
-                self._keep(entry, made[name])
+            if index in made:
                 continue
             reasons.append(failed.get(str(index)) or node.exit_message or f'exit status {node.exit_status}')
             retry.append(entry['key'])
             self.ctx.queue.append({**entry, 'single': True})
+        if made:  # position → source frame / element, None where the position was not labelled
+            self.ctx.packed_labels[key] = {
+                'labels': node.outputs.labels,
+                'frames': [entry.get('frame') if i in made else None for i, entry in enumerate(members)],
+                'elements': [entry.get('element') if i in made else None for i, entry in enumerate(members)],
+            }
         if retry:
             self.report(
                 f'packed job {node.process_label}<{node.pk}> left {len(retry)} of {len(members)} unlabelled '
@@ -332,17 +344,23 @@ class LabelWorkChain(WorkChain):
         """Build the labelled data set (calcfunction) and report what was left out."""
         if 'isolated_atom_energies' in self.inputs:
             e0s = self.inputs.isolated_atom_energies
-        elif self.ctx.atom_labels:
-            e0s = isolated_atom_energies(**self.ctx.atom_labels)
+        elif self.ctx.atom_labels or any(any(p['elements']) for p in self.ctx.packed_labels.values()):
+            packs = {key: p for key, p in self.ctx.packed_labels.items() if any(p['elements'])}
+            elements = {'elements': orm.Dict({key: p['elements'] for key, p in packs.items()})} if packs else {}
+            packed = {key: p['labels'] for key, p in packs.items()}
+            e0s = isolated_atom_energies(**elements, **self.ctx.atom_labels, **packed)
         else:
             e0s = orm.Dict({}).store()
         self.out('isolated_atom_energies', e0s)
         if self.ctx.failed:
             self.out('failed', orm.Dict(self.ctx.failed).store())
-        if not self.ctx.frame_labels:
-            return self.exit_codes.ERROR_ALL_FAILED
         frames = {key: entry['frame'] for key, entry in self.ctx.frame_labels.items()}
         labels = {key: entry['labels'] for key, entry in self.ctx.frame_labels.items()}
+        for key, pack in self.ctx.packed_labels.items():
+            if any(index is not None for index in pack['frames']):
+                frames[key], labels[key] = pack['frames'], pack['labels']
+        if not labels:
+            return self.exit_codes.ERROR_ALL_FAILED
         dataset = collect_labels(
             source=self.ctx.source,
             settings=self.inputs.settings,

@@ -32,7 +32,7 @@ def _why(result, text: str) -> str | None:
 
 
 class Cp2kPackedParser(Parser):
-    """Read ``frame_<i>.out`` of every structure; a structure that did not converge is listed in ``failed``."""
+    """Read ``frame_<i>.out`` of every structure into one ``labels`` node; the others are listed in ``failed``."""
 
     def parse(self, **kwargs) -> ExitCode:
         """Parse every structure's output; succeed when at least one structure was labelled."""
@@ -42,7 +42,7 @@ class Cp2kPackedParser(Parser):
         names = set(self.retrieved.base.repository.list_object_names())
         if not any(name.startswith('frame_') and name.endswith('.out') for name in names) and FARM_OUTPUT not in names:
             return self.exit_codes.ERROR_OUTPUT_MISSING
-        failed, indices, parsed = {}, {}, {}
+        failed, parsed = {}, {}
         for index, atoms in enumerate(frames):
             name = frame_name(index)
             if f'{name}.out' not in names:
@@ -62,8 +62,8 @@ class Cp2kPackedParser(Parser):
             aborted = [index for index, (result, _) in sorted(parsed.items()) if result.aborted]
             stop = f'{frame_name(aborted[0])}: {parsed[aborted[0]][1]}' if aborted else 'CP2K stopped or was killed'
             never_ran = f'no output (the CP2K farm ended before this structure ran; {stop})'
+        rows = []
         for index, atoms in enumerate(frames):
-            name = frame_name(index)
             if index not in parsed:
                 failed[str(index)] = never_ran
                 continue
@@ -71,16 +71,25 @@ class Cp2kPackedParser(Parser):
             if reason is not None:
                 failed[str(index)] = reason
                 continue
-            labels = orm.ArrayData()
-            labels.set_array('energy', np.array([result.energy_ev]))
-            labels.set_array('forces', result.forces_ev_a)
-            if atoms.pbc.all() and result.stress_ev_a3 is not None:
-                labels.set_array('stress', result.stress_ev_a3)
-            self.out(f'labels.{name}', labels)
-            indices[name] = index
-        self.out('frames', orm.Dict(indices))
+            stress = result.stress_ev_a3 if atoms.pbc.all() and result.stress_ev_a3 is not None else None
+            rows.append((index, result.energy_ev, result.forces_ev_a, stress))
+        if rows:  # one node for the whole job (label_rows reads it back per structure)
+            self.out('labels', _labels_node(rows))
         if failed:
             self.out('failed', orm.Dict(failed))
-        if not indices:
+        if not rows:
             return self.exit_codes.ERROR_NO_LABEL.format(reason=next(iter(failed.values())))
         return ExitCode(0)
+
+
+def _labels_node(rows) -> orm.ArrayData:
+    """One ArrayData: ``index``, ``energy``, ``natoms``, ``forces`` (stacked) and ``stress`` (NaN where none)."""
+    labels = orm.ArrayData()
+    labels.set_array('index', np.array([row[0] for row in rows], dtype=int))
+    labels.set_array('energy', np.array([row[1] for row in rows], dtype=float))
+    labels.set_array('natoms', np.array([len(row[2]) for row in rows], dtype=int))
+    labels.set_array('forces', np.concatenate([np.asarray(row[2], dtype=float) for row in rows]))
+    if any(row[3] is not None for row in rows):
+        nan = np.full((3, 3), np.nan)
+        labels.set_array('stress', np.array([nan if row[3] is None else row[3] for row in rows], dtype=float))
+    return labels

@@ -10,6 +10,7 @@ import pytest
 from aiida import engine, orm
 
 from aiida_mofal.calculations.cp2k_packed import Cp2kPackedCalculation
+from aiida_mofal.calculations.labels import label_rows
 from aiida_mofal.data import DatasetData
 from aiida_mofal.workchains.label import LabelWorkChain, label_settings
 
@@ -47,17 +48,18 @@ def test_one_cp2k_process_labels_every_structure_as_separate_runs_do(mofal_codes
     farm = calc.outputs.retrieved.base.repository.get_object_content('farm.out')
     assert 'FARMING| Number of jobs found                                                 3' in farm
     assert all(f'Done, output in frame_{i:04d}.out' in farm for i in range(3))
-    assert set(farmed['labels']) == {f'frame_{i:04d}' for i in range(3)} and 'failed' not in farmed
+    rows = label_rows(farmed['labels'])
+    assert sorted(rows) == [0, 1, 2] and 'failed' not in farmed
+    assert farmed['labels'].creator.uuid == calc.uuid  # the one label node of the job, made by this one job
     separate, calc_separate = _packed(mofal_codes['cp2k'], frames, farm=False)
     assert calc_separate.is_finished_ok, calc_separate.exit_message
     assert calc_separate.base.repository.get_object_content('_aiidasubmit.sh').count('cp2k.psmp') == 3
+    rows_separate = label_rows(separate['labels'])
     for index, atoms in enumerate(stored):
-        name = f'frame_{index:04d}'
-        energy = farmed['labels'][name].get_array('energy')[0]
-        assert energy == pytest.approx(separate['labels'][name].get_array('energy')[0], abs=1e-6)
+        energy = rows[index]['energy']
+        assert energy == pytest.approx(rows_separate[index]['energy'], abs=1e-6)
         assert energy == pytest.approx(atoms.info['REF_energy'], abs=1e-3)  # the stored one-job-each label
-        np.testing.assert_allclose(farmed['labels'][name].get_array('forces'), atoms.arrays['REF_forces'], atol=1e-3)
-        assert farmed['labels'][name].creator.uuid == calc.uuid  # per-structure node, made by this one job
+        np.testing.assert_allclose(rows[index]['forces'], atoms.arrays['REF_forces'], atol=1e-3)
 
 
 def test_when_one_structure_aborts_the_farm_the_unfinished_ones_rerun_alone(mofal_codes, monkeypatch):
@@ -79,7 +81,7 @@ def test_when_one_structure_aborts_the_farm_the_unfinished_ones_rerun_alone(mofa
     results, node = engine.run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     (packed,) = [c for c in node.called if c.process_label == 'Cp2kPackedCalculation']
-    assert packed.is_finished_ok and list(packed.outputs.frames.get_dict()) == ['frame_0000']
+    assert packed.is_finished_ok and list(label_rows(packed.outputs.labels)) == [0]
     failed = packed.outputs.failed.get_dict()
     assert failed['1'].startswith('CP2K aborted') and 'NO_SUCH_KEYWORD' in failed['1']
     assert failed['2'].startswith('no output (the CP2K farm ended before this structure ran; frame_0001')
@@ -109,5 +111,5 @@ def test_two_farming_groups_share_the_job_and_give_the_same_labels(mofal_codes):
     farm = calc.outputs.retrieved.base.repository.get_object_content('farm.out')
     assert 'Number of created MPI (slave) groups:                                2' in farm
     for index, atoms in enumerate(stored):
-        energy = results['labels'][f'frame_{index:04d}'].get_array('energy')[0]
+        energy = label_rows(results['labels'])[index]['energy']
         assert energy == pytest.approx(atoms.info['REF_energy'], abs=1e-3)

@@ -53,6 +53,13 @@ def test_label_packs_structures_and_free_atoms_into_few_jobs(mofal_codes):
     incoming = collect.base.links.get_incoming().all()
     creators = {link.node.creator.pk for link in incoming if isinstance(link.node, orm.ArrayData)}
     assert creators <= {c.pk for c in jobs} and creators
+    from aiida_mofal.campaign.provenance import trace_configuration
+
+    for index in range(2):  # `mofal provenance DATASET:INDEX` names the packed job and the row in its labels node
+        label = trace_configuration(dataset, index)['label']
+        assert label['cp2k_job']['process'] == 'Cp2kPackedCalculation' and label['cp2k_job']['pk'] in creators
+        assert label['position_in_job'] == index and label['structures_in_job'] in (2, 3)
+        assert label['energy_ev'] == pytest.approx(dataset.get_atoms()[index].info['REF_energy'], abs=1e-12)
 
 
 def test_a_structure_the_packed_job_could_not_label_is_resubmitted_alone_with_restarts(mofal_codes):

@@ -82,16 +82,15 @@ def test_packed_labels_many_structures_in_one_slurm_job(slurm_codes):
     results, calc = engine.run_get_node(builder)
     assert calc.is_finished_ok, calc.exit_message
     _went_through_slurm(calc)
-    assert set(results['labels']) == {f'frame_{i:04d}' for i in range(4)} and 'failed' not in results
+    assert results['labels'].get_array('index').tolist() == [0, 1, 2, 3] and 'failed' not in results
     script = calc.base.repository.get_object_content('_aiidasubmit.sh')
     assert script.count('cp2k.psmp') == 1 and "'-i' 'farm.inp'" in script  # one CP2K process (FARMING) for 4
     farm = calc.outputs.retrieved.base.repository.get_object_content('farm.out')
     assert all(f'Done, output in frame_{i:04d}.out' in farm for i in range(4))
-    labelled = collect_labels(source, settings, orm.Dict({}), results['frames'], **results['labels'])
+    labelled = collect_labels(source, settings, orm.Dict({}), orm.Dict({'pack': [0, 1, 2, 3]}), pack=results['labels'])
     assert labelled.count == 4
-    # per-structure provenance: the label of configuration 2 was created by this one SLURM job
-    label = results['labels']['frame_0002']
-    assert label.creator.uuid == calc.uuid and calc.get_job_id().isdigit()
+    # per-structure provenance: the one label node (row per structure) was created by this one SLURM job
+    assert results['labels'].creator.uuid == calc.uuid and calc.get_job_id().isdigit()
     reference = np.array([atoms.info['REF_energy'] for atoms in frames])
     energies = np.array([atoms.info['REF_energy'] for atoms in labelled.get_atoms()])
     np.testing.assert_allclose(energies, reference, atol=1e-3)  # the stored xTB labels, made one job each

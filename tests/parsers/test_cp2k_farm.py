@@ -10,6 +10,7 @@ import pytest
 from aiida import orm
 from ase.io import read
 
+from aiida_mofal.calculations.labels import label_rows
 from aiida_mofal.calculations.parsers.cp2k_packed import Cp2kPackedParser
 from aiida_mofal.data import DatasetData
 from tests.conftest import PARSER_FIXTURES
@@ -33,16 +34,14 @@ def test_each_structure_of_a_farm_is_a_label_or_a_named_failure(generate_calc_jo
     results, calcfunction, expected = _parse(generate_calc_job_node, case)
     assert calcfunction.exit_status == 0  # structure 0 was labelled in every case
     failed = results['failed'].get_dict() if 'failed' in results else {}
-    labelled = {name: index for name, index in results['frames'].get_dict().items()}
+    labelled = label_rows(results['labels'])  # position in the job → its label, all in one node
     for index, want in expected['frames'].items():
-        name = f'frame_{int(index):04d}'
         if 'reason_contains' in want:
-            assert name not in labelled and want['reason_contains'] in failed[index], failed
+            assert int(index) not in labelled and want['reason_contains'] in failed[index], failed
             continue
-        assert labelled[name] == int(index)
-        label = results['labels'][name]
-        assert label.get_array('energy')[0] == pytest.approx(want['energy_ev'], abs=1e-8)
-        np.testing.assert_allclose(label.get_array('forces'), want['forces_ev_per_a'], atol=1e-10)
+        label = labelled[int(index)]
+        assert label['energy'] == pytest.approx(want['energy_ev'], abs=1e-8)
+        np.testing.assert_allclose(label['forces'], want['forces_ev_per_a'], atol=1e-10)
     assert len(labelled) + len(failed) == len(expected['frames'])
 
 

@@ -4,6 +4,7 @@ import numpy as np
 from aiida import orm
 from ase.io import read
 
+from aiida_mofal.calculations.labels import label_rows
 from aiida_mofal.calculations.parsers.cp2k_packed import Cp2kPackedParser
 from aiida_mofal.data import DatasetData
 from tests.conftest import PARSER_FIXTURES
@@ -25,12 +26,12 @@ def test_converged_failed_and_missing_structures_of_one_job(generate_calc_job_no
     )
     results, calcfunction = Cp2kPackedParser.parse_from_node(node, store_provenance=False)
     assert calcfunction.exit_status == 0
-    assert results['frames'].get_dict() == {'frame_0000': 0}
+    assert results['labels'].get_array('index').tolist() == [0]  # one node for the job, row 0 is structure 0
     assert results['failed'].get_dict() == {
         '1': 'SCF not converged',
         '2': 'no output (the job ended before this structure ran)',
     }
-    forces = results['labels']['frame_0000'].get_array('forces')
+    forces = label_rows(results['labels'])[0]['forces']
     assert forces.shape == (len(cluster), 3) and np.isfinite(forces).all()
 
 

@@ -83,9 +83,16 @@ def _step_back(node, index: int, atoms) -> tuple[dict, Any, int] | None:
             raise ProvenanceError(f'frame {index} of {node.pk} is not in the data set {parent.pk} it was split from.')
         return {**step, 'set': label}, parent, matches[0]
     if name == 'collect_labels':
+        from aiida_mofal.calculations.labels import label_rows
+
         source_index = int(atoms.info['source_index'])
         frames = inputs['frames'].get_dict()
-        key = next(key for key, value in frames.items() if int(value) == source_index)
+        key, position = next(
+            (key, position)
+            for key, value in frames.items()
+            for position, index in enumerate(value if isinstance(value, list) else [value])
+            if index is not None and int(index) == source_index
+        )  # a packed job's one label node holds many frames: the position in that job is the row
         labels = inputs[f'labels__{key}'] if f'labels__{key}' in inputs else inputs[key]
         job = labels.creator
         packed = job is not None and job.process_label == 'Cp2kPackedCalculation'  # K structures, one job
@@ -98,7 +105,8 @@ def _step_back(node, index: int, atoms) -> tuple[dict, Any, int] | None:
             'labelling': _process(job.caller if packed else base.caller if base is not None else None),
             'structures_in_job': job.inputs.structures.count if packed else 1,
             'scheduler_job_id': job.get_job_id() if job is not None else None,
-            'energy_ev': float(labels.get_array('energy')[0]),
+            'energy_ev': label_rows(labels)[position]['energy'],
+            'position_in_job': position,
             'level_of_theory': node.level_of_theory,
         }
         return step, inputs['source'], source_index
