@@ -15,7 +15,7 @@ allocation in one of two ways (``settings.calculation.farm``):
   failed structure does not stop the next.
 
 The parser returns one ``labels`` ArrayData holding every converged structure's label (row ``i`` is structure
-``index[i]`` of ``structures``; :func:`aiida_mofal.calculations.labels.label_rows` reads it back per structure)
+``index[i]`` of ``structures``; :func:`aiida_mofal.cp2k.labels.label_rows` reads it back per structure)
 and the failures by index, so "which job labelled this configuration" is still one link away, structure by
 structure: one node per job instead of one per structure (K nodes to store and link cost seconds per job).
 

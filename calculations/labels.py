@@ -11,6 +11,7 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
+from aiida_mofal.cp2k.labels import label_rows
 from aiida_mofal.data import DatasetData
 from aiida_mofal.mlp.configurations import ENERGY_KEY, FORCES_KEY, STRESS_KEY, ConfigurationError
 
@@ -41,32 +42,6 @@ def dataset_from_structures(structure_info: orm.Dict, **structures: orm.Structur
             atoms.pbc = False
         frames.append(atoms)
     return DatasetData(frames)
-
-
-def label_rows(labels: orm.ArrayData) -> dict[int, dict]:
-    """Return ``{position: {'energy', 'forces'[, 'stress']}}`` of a label node, in eV, eV/Å, eV/Å³.
-
-    A ``mofal.cp2k`` label (one structure) is position 0. A ``mofal.cp2k.packed`` job's one ``labels`` node holds
-    every structure it labelled: ``index`` (position of each row's structure in the job's ``structures``),
-    ``energy``, ``natoms``, ``forces`` (the rows' atoms one after the other) and, where a row is periodic,
-    ``stress`` (NaN for the others).
-    """
-    names = labels.get_arraynames()
-    if 'index' not in names:
-        row = {'energy': float(labels.get_array('energy')[0]), 'forces': labels.get_array('forces')}
-        if 'stress' in names:
-            row['stress'] = labels.get_array('stress')
-        return {0: row}
-    energy, forces, natoms = (labels.get_array(name) for name in ('energy', 'forces', 'natoms'))
-    stress = labels.get_array('stress') if 'stress' in names else None
-    ends = np.cumsum(natoms)
-    rows = {}
-    for row, position in enumerate(labels.get_array('index')):
-        entry = {'energy': float(energy[row]), 'forces': forces[ends[row] - natoms[row] : ends[row]]}
-        if stress is not None and np.isfinite(stress[row]).all():
-            entry['stress'] = stress[row]
-        rows[int(position)] = entry
-    return rows
 
 
 def _positions(value) -> dict[int, object]:

@@ -16,6 +16,8 @@ import numpy as np
 from aiida import orm
 from aiida.common.links import LinkType
 
+from aiida_mofal.cp2k.labels import label_rows
+
 __all__ = ('model_lineage', 'trace_configuration')
 
 
@@ -83,8 +85,6 @@ def _step_back(node, index: int, atoms) -> tuple[dict, Any, int] | None:
             raise ProvenanceError(f'frame {index} of {node.pk} is not in the data set {parent.pk} it was split from.')
         return {**step, 'set': label}, parent, matches[0]
     if name == 'collect_labels':
-        from aiida_mofal.calculations.labels import label_rows
-
         source_index = int(atoms.info['source_index'])
         frames = inputs['frames'].get_dict()
         key, position = next(
