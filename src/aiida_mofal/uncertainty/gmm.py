@@ -1,11 +1,12 @@
 """Uncertainty from feature-space density: one Gaussian mixture per element (SCIENCE.md §2).
 
-Fitting uses scikit-learn's ``GaussianMixture`` (full covariances, k-means initialisation with a fixed
-seed, so a fit is reproducible); the number of components of each element's mixture is the one with the
-lowest BIC over ``1..max_components``. By default a PCA per element (fitted on its training features)
-reduces MACE's 16-128-dimensional features to at most 16, the paper's 8-16 (SCIENCE.md §2): full
-covariances in 64-D cost 2,080 parameters per component, so BIC picks one component and the mixture
-over-fits. Covariances are regularised relative to the data's spread (``reg_covar`` times the mean variance).
+Fitting (:mod:`aiida_mofal.uncertainty.fitting`) uses scikit-learn's ``GaussianMixture`` (full covariances,
+k-means initialisation with a fixed seed, so a fit is reproducible); the number of components of each
+element's mixture is the one with the lowest BIC over ``1..max_components``. By default a PCA per element
+(fitted on its training features) reduces MACE's 16-128-dimensional features to at most 16, the paper's 8-16
+(SCIENCE.md §2): full covariances in 64-D cost 2,080 parameters per component, so BIC picks one component and
+the mixture over-fits. Covariances are regularised relative to the data's spread (``reg_covar`` times the mean
+variance).
 
 Calibration: before the final fit, a part of the training configurations (``calibration_fraction``) is held
 out, the same procedure is fitted on the rest, and the fraction of held-out atoms below the threshold is
@@ -29,7 +30,11 @@ element absent from training has likelihood zero: uncertainty +inf, always unkno
 when its log-likelihood is below its element's threshold, by default the 1st percentile of the training
 atoms' own log-likelihoods (so about 1% of training atoms count as unknown by construction).
 
-Only numpy at import time: this module is copied next to the remote scan script.
+Scoring speed: each mixture's whitening matrices are stacked into one d × M·d matrix when first used (derived
+from the stored arrays, not stored), so a block of atoms needs one matrix product for all M components, and
+:meth:`DensityModel.score` gives log-likelihoods and unknown flags in one pass (``benchmarks/features_gmm.py``).
+
+Only numpy at import time: this module is copied next to the remote MD and scan scripts; fitting is not.
 """
 
 from __future__ import annotations
@@ -47,25 +52,7 @@ __all__ = ['CALIBRATION_TOLERANCE', 'DensityModel', 'ElementMixture', 'FORMAT_VE
 FORMAT_VERSION = 1
 _LOG_2PI = float(np.log(2 * np.pi))
 CALIBRATION_TOLERANCE = 3.0  # a held-out flagged fraction above 3x the nominal percentile is "not calibrated"
-_MIN_CALIBRATION_ATOMS = 20  # fewer atoms of an element: no held-out check for it
-_MIN_CALIBRATION_GROUPS = 5  # fewer configurations: hold out atoms instead of whole configurations
-_ATOMS_PER_PARAMETER = 2  # the PCA dimension d is capped so that one full Gaussian (d(d+3)/2) has this many atoms
-
-
-def reduced_dimension(pca_components: int | None, feature_size: int, atoms: int) -> int | None:
-    """Dimension after PCA, or None for none: at most ``pca_components``, and small enough for ``atoms``.
-
-    A full-covariance Gaussian in d dimensions has d(d+3)/2 parameters; with fewer than two atoms per
-    parameter (a rare element: 96 Zr atoms in four UiO-66 cells) the mixture memorises its training atoms
-    and flags fresh ones far above the nominal rate, so d shrinks with the atom count.
-    """
-    if pca_components is None:
-        return None
-    limit = 1
-    while (limit + 1) * (limit + 4) / 2 * _ATOMS_PER_PARAMETER <= atoms:
-        limit += 1
-    d = min(int(pca_components), limit, atoms)
-    return d if d < feature_size else None
+_CHUNK = 1024  # rows per BLAS call: the rows x M·d block of whitened differences stays in the CPU cache
 
 
 @dataclass
@@ -84,6 +71,7 @@ class ElementMixture:
     calibration: dict | None = None
     reg_covar: float | None = None
     pca_explained_variance: float | None = None
+    _factors: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_components(self) -> int:
@@ -101,129 +89,51 @@ class ElementMixture:
             return features
         return (features - self.pca_mean) @ self.pca_components.T
 
+    def factors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every component's whitening stacked in one matrix; derived from the stored arrays on first use, never saved.
+
+        Rows ``[x − c, 1]`` times ``A = [P_1 … P_M; −b]`` ((d + 1) × M·d, ``b_k = (μ_k − c) P_k``) hold every
+        component's ``y_k = (x − μ_k) P_k`` after one matrix product; ``c``, the weighted mean of the means, keeps
+        ``x − c`` small (no digits cancel). ``constants`` are ``log w_k + log det P_k − d/2 log 2π``.
+        Returns (c, A, constants).
+        """
+        if self._factors is None:
+            precision = np.asarray(self.precisions_cholesky, dtype=float)
+            m, d = precision.shape[:2]
+            centre = np.asarray(self.weights, dtype=float) @ self.means
+            stacked = np.empty((d + 1, m * d))
+            stacked[:d] = precision.transpose(1, 0, 2).reshape(d, m * d)
+            stacked[d] = -np.einsum('kd,kde->ke', self.means - centre, precision).reshape(m * d)
+            log_det = np.log(np.diagonal(precision, axis1=1, axis2=2)).sum(axis=1)
+            self._factors = (centre, stacked, np.log(self.weights) + log_det - 0.5 * d * _LOG_2PI)
+        return self._factors
+
     def log_likelihood(self, features: np.ndarray) -> np.ndarray:
-        """Log density of each row of ``features`` under the mixture (numpy; equals sklearn's score_samples)."""
-        x = self.project(np.asarray(features, dtype=float))
-        d = self.dimension
-        log_prob = np.empty((len(x), self.n_components))
-        for k in range(self.n_components):
-            chol = self.precisions_cholesky[k]
-            y = (x - self.means[k]) @ chol
-            log_det = np.sum(np.log(np.diag(chol)))
-            log_prob[:, k] = np.log(self.weights[k]) - 0.5 * (d * _LOG_2PI + np.sum(y * y, axis=1)) + log_det
-        top = log_prob.max(axis=1, keepdims=True)
-        return (top + np.log(np.exp(log_prob - top).sum(axis=1, keepdims=True)))[:, 0]
+        """Log density of each row of ``features`` under the mixture (numpy; equals sklearn's score_samples).
 
-
-def _split(count: int, groups: np.ndarray | None, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of the held-out rows: whole groups (configurations) where there are enough, else rows."""
-    held = np.zeros(count, dtype=bool)
-    if fraction <= 0 or count < _MIN_CALIBRATION_ATOMS:
-        return held
-    rng = np.random.default_rng(seed + 7919)
-    if groups is not None:
-        unique = np.unique(groups)
-        if len(unique) >= _MIN_CALIBRATION_GROUPS:
-            chosen = rng.choice(unique, max(1, round(fraction * len(unique))), replace=False)
-            held = np.isin(groups, chosen)
-            if 0 < held.sum() < count:
-                return held
-    held[rng.choice(count, max(1, round(fraction * count)), replace=False)] = True
-    return held
-
-
-def _fit_mixture(x: np.ndarray, n_components: int, reg_covar: float, seed: int):
-    from sklearn.mixture import GaussianMixture
-
-    return GaussianMixture(
-        n_components=n_components, covariance_type='full', reg_covar=reg_covar, random_state=seed, max_iter=500
-    ).fit(x)
-
-
-def _reduce(x: np.ndarray, pca_components: int | None, seed: int):
-    """PCA per element when it reduces the dimension; returns (pca_mean, components, explained, reduced x)."""
-    from sklearn.decomposition import PCA
-
-    n = reduced_dimension(pca_components, x.shape[1], x.shape[0])
-    if n is None:
-        return None, None, None, x
-    pca = PCA(n_components=n, svd_solver='full', random_state=seed).fit(x)
-    mean, components = pca.mean_.copy(), pca.components_.copy()
-    return mean, components, float(pca.explained_variance_ratio_.sum()), (x - mean) @ components.T
-
-
-def _absolute_reg(x: np.ndarray, relative: float) -> float:
-    """Regularisation relative to the data's spread: the same setting works for features of any scale."""
-    scale = float(np.mean(np.var(x, axis=0))) if len(x) > 1 else 1.0
-    return relative * (scale if scale > 0 else 1.0)
-
-
-def _fit_element(features: np.ndarray, groups: np.ndarray | None, settings: dict) -> ElementMixture:
-    """BIC-chosen mixture on every (sub-sampled) atom, then the calibration check on a held-out part.
-
-    The check repeats the fit (PCA, the chosen number of components, threshold) on the other part and counts
-    the held-out atoms below that threshold; it re-uses the number of components rather than its own BIC
-    scan, which would double the fitting time.
-    """
-    seed, percentile = settings['seed'], settings['threshold_percentile']
-    rows = _subsample(features, settings['max_atoms_per_element'], seed)
-    mean, components, explained, x = _reduce(rows, settings['pca_components'], seed)
-    reg = _absolute_reg(x, settings['reg_covar'])
-    best, scores = None, {}
-    for m in range(1, min(int(settings['max_components']), len(x)) + 1):
-        mixture = _fit_mixture(x, m, reg, seed)
-        scores[m] = float(mixture.bic(x))
-        if best is None or scores[m] < scores[best.n_components]:
-            best = mixture
-    element = _element_from(best, mean, components, features, percentile)
-    element.bic, element.reg_covar, element.pca_explained_variance = scores, reg, explained
-    held = _split(len(features), groups, settings['calibration_fraction'], seed)
-    if held.any():
-        rows = _subsample(features[~held], settings['max_atoms_per_element'], seed)
-        mean, components, _, x = _reduce(rows, settings['pca_components'], seed)
-        mixture = _fit_mixture(x, min(best.n_components, len(x)), _absolute_reg(x, settings['reg_covar']), seed)
-        trial = _element_from(mixture, mean, components, features[~held], percentile)
-        flagged = float(np.mean(trial.log_likelihood(features[held]) < trial.threshold))
-        nominal = percentile / 100.0
-        element.calibration = {
-            'held_out_atoms': int(held.sum()),
-            'fit_atoms': int((~held).sum()),
-            'held_out_by': 'configuration' if groups is not None and _grouped(held, groups) else 'atom',
-            'flagged_fraction': flagged,
-            'nominal_fraction': nominal,
-            'ratio': (flagged / nominal) if nominal > 0 else None,
-            'calibrated': bool(flagged <= CALIBRATION_TOLERANCE * nominal) if nominal > 0 else None,
-        }
-    return element
-
-
-def _grouped(held: np.ndarray, groups: np.ndarray) -> bool:
-    """Tell whether the held-out rows are whole groups."""
-    return not np.intersect1d(groups[held], groups[~held]).size
-
-
-def _subsample(x: np.ndarray, max_atoms: int | None, seed: int) -> np.ndarray:
-    """Return a seeded random subsample of at most ``max_atoms`` rows (the BIC scan's cost grows with the rows)."""
-    if max_atoms is None or len(x) <= max_atoms:
-        return x
-    return x[np.sort(np.random.default_rng(seed).choice(len(x), max_atoms, replace=False))]
-
-
-def _element_from(mixture, pca_mean, components, threshold_rows: np.ndarray, percentile: float) -> ElementMixture:
-    element = ElementMixture(
-        weights=mixture.weights_.copy(),
-        means=mixture.means_.copy(),
-        covariances=mixture.covariances_.copy(),
-        precisions_cholesky=mixture.precisions_cholesky_.copy(),
-        threshold=0.0,
-        training_log_likelihood=np.empty(0),
-        pca_mean=pca_mean,
-        pca_components=components,
-    )
-    own = element.log_likelihood(threshold_rows)
-    element.training_log_likelihood = own
-    element.threshold = float(np.percentile(own, percentile))
-    return element
+        Blocks of ``_CHUNK`` rows: one product with the stacked whitening gives every component's ``y_k``, one
+        ``einsum`` their squared norms (the Mahalanobis terms), then a log-sum-exp over the components.
+        """
+        x = np.asarray(features, dtype=float)
+        centre, stacked, constants = self.factors()
+        m, d = len(constants), self.dimension
+        result = np.empty(len(x))
+        rows = np.ones((min(_CHUNK, len(x)), d + 1))
+        for start in range(0, len(x), _CHUNK):
+            block = rows[: min(_CHUNK, len(x) - start)]
+            np.subtract(self.project(x[start : start + _CHUNK]), centre, out=block[:, :d])
+            y = (block @ stacked).reshape(len(block), m, d)
+            log_prob = np.einsum('nkd,nkd->nk', y, y)
+            log_prob *= -0.5
+            log_prob += constants
+            if m == 1:
+                result[start : start + _CHUNK] = log_prob[:, 0]
+                continue
+            top = log_prob.max(axis=1)
+            log_prob -= top[:, None]
+            np.exp(log_prob, out=log_prob)
+            result[start : start + _CHUNK] = top + np.log(log_prob.sum(axis=1))
+        return result
 
 
 @dataclass
@@ -291,6 +201,8 @@ class DensityModel:
         ``groups`` (one integer per atom, e.g. its configuration) makes the calibration hold out whole
         configurations: atoms of one frame are correlated, so a held-out atom of a fitted frame is not fresh.
         """
+        from aiida_mofal.uncertainty.fitting import fit_element  # scikit-learn: not needed (nor shipped) to score
+
         settings = cls.validate_settings(settings)
         features = np.asarray(features, dtype=float)
         symbols = np.asarray(symbols)
@@ -307,7 +219,7 @@ class DensityModel:
         elements = {}
         for symbol in sorted(set(symbols.tolist())):
             selected = symbols == symbol
-            elements[symbol] = _fit_element(features[selected], None if groups is None else groups[selected], settings)
+            elements[symbol] = fit_element(features[selected], None if groups is None else groups[selected], settings)
         return cls(elements=elements, feature_size=int(features.shape[1]), settings=settings)
 
     @property
@@ -336,31 +248,38 @@ class DensityModel:
         """Per element: number of Gaussians chosen by BIC."""
         return {symbol: element.n_components for symbol, element in self.elements.items()}
 
-    def log_likelihood(self, features: np.ndarray, symbols: Sequence[str]) -> np.ndarray:
-        """Per-atom log-likelihood; −inf for elements the model was not fitted on."""
-        features = np.asarray(features, dtype=float)
-        symbols = np.asarray(symbols)
+    def score(self, features: np.ndarray, symbols: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-atom log-likelihood and unknown flag in one pass: what a scan needs (−inf and True for unseen elements).
+
+        One mixture evaluation per element on its rows (no Python loop over atoms); :meth:`log_likelihood`,
+        :meth:`uncertainty` and :meth:`is_unknown` each cost the same, so call this once when both are needed.
+        """
+        features, symbols = np.asarray(features), np.asarray(symbols)
         if features.ndim != 2 or features.shape[1] != self.feature_size or len(features) != len(symbols):
             raise ValueError(
                 f'expected N × {self.feature_size} features and N symbols, got {features.shape} and {len(symbols)}; '
                 'features must come from the MACE model this density model was fitted for.'
             )
-        result = np.full(len(features), -np.inf)
+        log_likelihood = np.full(len(features), -np.inf)
+        unknown = np.ones(len(features), dtype=bool)
         for symbol, element in self.elements.items():
-            selected = symbols == symbol
-            if selected.any():
-                result[selected] = element.log_likelihood(features[selected])
-        return result
+            rows = np.flatnonzero(symbols == symbol)
+            if rows.size:
+                log_likelihood[rows] = element.log_likelihood(features[rows])
+                unknown[rows] = log_likelihood[rows] < element.threshold
+        return log_likelihood, unknown
+
+    def log_likelihood(self, features: np.ndarray, symbols: Sequence[str]) -> np.ndarray:
+        """Per-atom log-likelihood; −inf for elements the model was not fitted on."""
+        return self.score(features, symbols)[0]
 
     def uncertainty(self, features: np.ndarray, symbols: Sequence[str]) -> np.ndarray:
         """Per-atom uncertainty = negative log-likelihood (+inf for unseen elements)."""
-        return -self.log_likelihood(features, symbols)
+        return -self.score(features, symbols)[0]
 
     def is_unknown(self, features: np.ndarray, symbols: Sequence[str]) -> np.ndarray:
         """Return True for atoms whose log-likelihood is below their element's threshold (or an unseen element)."""
-        log_likelihood = self.log_likelihood(features, symbols)
-        thresholds = np.array([self.elements[s].threshold if s in self.elements else np.inf for s in symbols])
-        return log_likelihood < thresholds
+        return self.score(features, symbols)[1]
 
     def summary(self) -> dict:
         """Return what people query (the node's attributes, the report's table): JSON-able, per element."""
