@@ -28,6 +28,7 @@ import numpy as np
 from scipy import constants
 
 from .eos import EV_PER_A3_IN_GPA
+from .records import unit_record
 from .statistics import block_average, blocked_jackknife
 
 __all__ = (
@@ -42,6 +43,10 @@ __all__ = (
 
 #: k_B in eV/K
 BOLTZMANN_EV_PER_K = constants.k / constants.e
+#: record keys (with their units) of the fluctuation results' fields; see :func:`.records.unit_record`
+FLUCTUATION_KEYS = {'b': 'B_GPa', 'mean_volume': 'V_mean_A3', 'temperature': 'temperature_K', 'stiffness': 'C_GPa'}
+#: the fields that describe the run and its blocking, after the results
+RUN_FIELDS = ('mean_volume', 'temperature', 'n_samples', 'n_blocks', 'block_length', 'warnings')
 #: the moduli of :func:`hill_averages`, in the order of its vector form
 HILL_KEYS = ('B_voigt', 'B_reuss', 'B_hill', 'G_voigt', 'G_reuss', 'G_hill', 'E_hill', 'nu_hill')
 
@@ -88,17 +93,7 @@ class FluctuationBulkModulus:
 
     def as_dict(self) -> dict:
         """JSON-ready record; the keys carry their units."""
-        return {
-            'B_GPa': self.b,
-            'B_GPa_err': self.b_error,
-            'V_mean_A3': self.mean_volume,
-            'V_mean_A3_err': self.mean_volume_error,
-            'temperature_K': self.temperature,
-            'n_samples': self.n_samples,
-            'n_blocks': self.n_blocks,
-            'block_length': self.block_length,
-            'warnings': list(self.warnings),
-        }
+        return unit_record(self, FLUCTUATION_KEYS)
 
 
 def _bulk_from_volumes(volumes: np.ndarray, kt: float) -> float:
@@ -212,16 +207,10 @@ class ElasticFluctuations:
     def as_dict(self) -> dict:
         """JSON-ready record; the keys carry their units."""
         return {
-            'C_GPa': self.stiffness.tolist(),
-            'C_GPa_err': self.stiffness_error.tolist(),
+            **unit_record(self, FLUCTUATION_KEYS, ('stiffness',)),
             **{f'{key}_GPa' if key != 'nu_hill' else key: value for key, value in self.hill.items()},
             **{f'{key}_GPa_err' if key != 'nu_hill' else f'{key}_err': v for key, v in self.hill_error.items()},
-            'V_mean_A3': self.mean_volume,
-            'temperature_K': self.temperature,
-            'n_samples': self.n_samples,
-            'n_blocks': self.n_blocks,
-            'block_length': self.block_length,
-            'warnings': list(self.warnings),
+            **unit_record(self, FLUCTUATION_KEYS, RUN_FIELDS),
         }
 
 

@@ -22,6 +22,8 @@ import numpy as np
 from scipy import constants
 from scipy.optimize import least_squares
 
+from .records import unit_record
+
 __all__ = (
     'EV_PER_A3_IN_GPA',
     'FORMS',
@@ -41,6 +43,8 @@ EV_PER_A3_IN_GPA = constants.e * 1e21
 _AMU_PER_A3_IN_G_CM3 = constants.physical_constants['atomic mass constant'][0] * 1e27
 #: the E(V) forms (4 parameters: E0, B0, B0′, V0); P(V) also takes 'birch-murnaghan-2' (B0′ = 4)
 FORMS = ('birch-murnaghan', 'vinet')
+#: record keys (with their units) of the equation-of-state parameters; see :func:`.records.unit_record`
+EOS_KEYS = {'v0': 'V0_A3', 'e0': 'E0_eV', 'b0': 'B0_GPa', 'b0_prime': 'B0_prime', 'rho0': 'rho0_g_cm3'}
 
 
 class UnbracketedMinimumError(ValueError):
@@ -151,15 +155,7 @@ class EnergyVolumeFit:
     def as_dict(self) -> dict:
         """JSON-ready record; the keys carry their units."""
         return {
-            'form': self.form,
-            'V0_A3': self.v0,
-            'V0_A3_err': self.v0_error,
-            'E0_eV': self.e0,
-            'E0_eV_err': self.e0_error,
-            'B0_GPa': self.b0,
-            'B0_GPa_err': self.b0_error,
-            'B0_prime': self.b0_prime,
-            'B0_prime_err': self.b0_prime_error,
+            **unit_record(self, EOS_KEYS, ('form', 'v0', 'e0', 'b0', 'b0_prime')),
             'n_points': int(self.volumes.size),
             'volume_range_A3': [float(self.volumes[0]), float(self.volumes[-1])],
             'rms_residual_eV': self.rms_residual,

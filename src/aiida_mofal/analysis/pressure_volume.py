@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 
-from .eos import FORMS, MechanicalInstabilityError, density_g_cm3, eos_pressure, fit_covariance, sorted_points
+from .eos import EOS_KEYS, FORMS, MechanicalInstabilityError, density_g_cm3, eos_pressure, fit_covariance, sorted_points
+from .records import unit_record
 
 __all__ = (
     'FiniteStrainBulkModulus',
@@ -121,16 +122,7 @@ class PressureVolumeFit:
         """JSON-ready record; the keys carry their units."""
         b, v = self.branch, self.volumes
         return {
-            'form': self.form,
-            'V0_A3': self.v0,
-            'V0_A3_err': self.v0_error,
-            'B0_GPa': self.b0,
-            'B0_GPa_err': self.b0_error,
-            'B0_prime': self.b0_prime,
-            'B0_prime_err': self.b0_prime_error,
-            'rho0_g_cm3': self.rho0,
-            'rho0_g_cm3_err': self.rho0_error,
-            'chi2_reduced': self.chi2_reduced,
+            **unit_record(self, EOS_KEYS, ('form', 'v0', 'b0', 'b0_prime', 'rho0', 'chi2_reduced')),
             'P_max_GPa': self.p_max,
             'V_at_P_max_A3': float(v[b.p_max_index]),
             'P_max_is_lower_bound': b.p_max_is_lower_bound,
@@ -258,14 +250,7 @@ class FiniteStrainBulkModulus:
 
     def as_dict(self) -> dict:
         """JSON-ready record; the keys carry their units."""
-        return {
-            'B_GPa': self.b,
-            'B_GPa_err': self.b_error,
-            'V_A3': self.volume,
-            'P_GPa': self.pressure,
-            'P_GPa_err': self.pressure_error,
-            'chi2_reduced': self.chi2_reduced,
-        }
+        return unit_record(self, {'b': 'B_GPa', 'volume': 'V_A3', 'pressure': 'P_GPa'})
 
 
 def finite_difference_bulk_modulus(

@@ -74,11 +74,5 @@ class Gate:
 
     def record(self) -> dict:
         """Return what a walk's result says about its gate: threshold, checks, first unknown atom, where it stopped."""
-        return {
-            'unknown_fraction': self.threshold,
-            'every': self.every,
-            'checks': self.checks,
-            'seconds': self.seconds,
-            'first_unknown_step': self.first_unknown_step,
-            'stopped': self.stopped,
-        }
+        counters = ('every', 'checks', 'seconds', 'first_unknown_step', 'stopped')
+        return {'unknown_fraction': self.threshold, **{name: getattr(self, name) for name in counters}}
