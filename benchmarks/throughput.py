@@ -75,7 +75,9 @@ pks = [submit(builder).pk for builder in builders]
 print(json.dumps({'pks': pks, 'start': start, 'submitted': time.time()}))
 """
 
-CHECK_LABEL = r"""
+#: the start of both check scripts: load the submitted nodes (pks in argv[1]), say "not done" until all have
+#: terminated, then list every process they ran as ``processes``; each check goes on to judge its own outputs
+_CHECK_TERMINATED = r"""
 import json, sys
 from aiida import load_profile, orm
 load_profile()
@@ -84,6 +86,11 @@ nodes = [orm.load_node(pk) for pk in pks]
 if not all(node.is_terminated for node in nodes):
     print(json.dumps({'done': False, 'terminated': sum(node.is_terminated for node in nodes)})); sys.exit()
 processes = [n for node in nodes for n in [node, *node.called_descendants]]
+"""
+
+CHECK_LABEL = (
+    _CHECK_TERMINATED
+    + r"""
 bad = []
 for node in nodes:
     calcjobs = [c for c in node.called_descendants if isinstance(c, orm.CalcJobNode)]
@@ -93,16 +100,11 @@ for node in nodes:
 print(json.dumps({'done': True, 'processes': len(processes), 'last_end': max(n.mtime.timestamp() for n in processes),
                   'bad': bad}))
 """
+)
 
-CHECK = r"""
-import json, sys, time
-from aiida import load_profile, orm
-load_profile()
-pks = json.loads(sys.argv[1])
-nodes = [orm.load_node(pk) for pk in pks]
-if not all(node.is_terminated for node in nodes):
-    print(json.dumps({'done': False, 'terminated': sum(node.is_terminated for node in nodes)})); sys.exit()
-processes = [n for node in nodes for n in [node, *node.called_descendants]]
+CHECK = (
+    _CHECK_TERMINATED
+    + r"""
 ends = [n.mtime.timestamp() for n in processes]
 bad = []
 for i, node in enumerate(nodes):
@@ -113,6 +115,7 @@ for i, node in enumerate(nodes):
         bad.append(node.pk)
 print(json.dumps({'done': True, 'processes': len(processes), 'last_end': max(ends), 'bad': bad}))
 """
+)
 
 
 def run(command: list, aiida_path: Path, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
