@@ -114,7 +114,12 @@ def _scan_outputs(summary: dict, clusters: list) -> dict[str, orm.Data]:
 
 @calcfunction
 def scan_and_extract(
-    model: orm.Data, density: orm.Data, settings: orm.Dict, walks: orm.Dict, **trajectories: orm.Data
+    model: orm.Data,
+    density: orm.Data,
+    settings: orm.Dict,
+    walks: orm.Dict,
+    mantle: orm.Dict | None = None,
+    **trajectories: orm.Data,
 ) -> dict[str, orm.Data]:
     """Score every atom of every frame of the ``trajectories`` here; cut clusters around the unknown ones.
 
@@ -122,11 +127,15 @@ def scan_and_extract(
     ``walks`` maps each trajectory keyword to its walk record (``target``, ``walk``, ...); ``settings``: the
     campaign file's ``extract`` section plus ``cycle``. Outputs ``scan`` (Dict: frames, atoms, unknown atoms and
     fraction, per walk) and, when any atom is unknown, ``clusters`` (an unlabelled ``mofal.dataset``, most
-    uncertain first; see :func:`aiida_mofal.campaign.scan.scan_walks`).
+    uncertain first; see :func:`aiida_mofal.campaign.scan.scan_walks`). With ``mantle_depth: auto`` the depth
+    is the ``chosen_depth`` of ``mantle`` (:func:`aiida_mofal.calculations.mantle.choose_mantle_depth`).
     """
     from aiida_mofal.campaign.scan import scan_walks
 
+    from .mantle import mantle_depth_of
+
     options = settings.get_dict()
+    options['mantle_depth'] = mantle_depth_of(options, mantle)
     references = _references(options, trajectories)
     records, frames = _walk_frames(walks, trajectories)
     everything = [atoms for walk_frames in frames for atoms in walk_frames]
@@ -199,7 +208,11 @@ def scan_frames(walks: orm.Dict, **trajectories: orm.Data) -> DatasetData:
 
 @calcfunction
 def clusters_from_scan(
-    frames: DatasetData, scan: orm.ArrayData, settings: orm.Dict, **references: orm.StructureData
+    frames: DatasetData,
+    scan: orm.ArrayData,
+    settings: orm.Dict,
+    mantle: orm.Dict | None = None,
+    **references: orm.StructureData,
 ) -> dict[str, orm.Data]:
     """Cut clusters around the atoms that a ``mofal.mace.evaluate`` scan job called unknown in ``frames``.
 
@@ -208,7 +221,10 @@ def clusters_from_scan(
     """
     from aiida_mofal.campaign.scan import scan_walks, split_scores
 
+    from .mantle import mantle_depth_of
+
     options = settings.get_dict()
+    options['mantle_depth'] = mantle_depth_of(options, mantle)
     topology = _references(options, dict(references))
     atoms = frames.get_atoms()
     scores = split_scores(

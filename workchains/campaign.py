@@ -25,6 +25,7 @@ from aiida_mofal.data import DatasetData
 
 from .campaign_inference import InferenceSteps
 from .campaign_inputs import campaign_inputs, validate_settings
+from .campaign_mantle import MANTLE_AUTO_KEYS, MantleSteps, initial_mantle_depth
 from .campaign_steps import CampaignSteps, failed_labels, wall_seconds
 from .campaign_test_set import MdTestSetSteps
 from .md import walk_finished_ok, walk_outputs
@@ -32,7 +33,7 @@ from .md import walk_finished_ok, walk_outputs
 __all__ = ('ClusterCampaignWorkChain',)
 
 
-class ClusterCampaignWorkChain(MdTestSetSteps, CampaignSteps, InferenceSteps, WorkChain):
+class ClusterCampaignWorkChain(MantleSteps, MdTestSetSteps, CampaignSteps, InferenceSteps, WorkChain):
     """The cluster paper's active-learning cycle, from a campaign protocol and overrides.
 
     Initialise (label, train model₀, fit the density model, evaluate), then cycle: explore → scan → extract →
@@ -193,7 +194,7 @@ class ClusterCampaignWorkChain(MdTestSetSteps, CampaignSteps, InferenceSteps, Wo
         initial['test_frames'] = settings['initial']['test_frames']
         if settings['initial']['test_source'] == 'md':
             initial['test_frames'] = 0
-        initial['mantle_depth'] = settings['extract']['mantle_depth']
+        initial['mantle_depth'] = initial_mantle_depth(settings['extract'])  # auto: no model yet, the widest
         initial['vacuum'] = settings['extract']['vacuum']
         sets = {}
         for name, structure in sorted(self.inputs.targets.items()):
@@ -318,7 +319,10 @@ class ClusterCampaignWorkChain(MdTestSetSteps, CampaignSteps, InferenceSteps, Wo
             return self.exit_codes.ERROR_EXPLORATION.format(cycle=self.ctx.cycle)
         walks = orm.Dict({f'walk_{i}': record for i, (_, record) in enumerate(done)})
         trajectories = {f'walk_{i}': outputs['trajectory'] for i, (outputs, _) in enumerate(done)}
-        extract = dict(self.ctx.settings['extract'])
+        extract = {k: v for k, v in self.ctx.settings['extract'].items() if k not in MANTLE_AUTO_KEYS}
+        failed = self._choose_mantle(extract)
+        if failed:
+            return failed
         self.ctx.references = {}
         if extract.pop('reference_topology', True):  # blocks from each target's own bond graph
             targets = sorted(self.inputs.targets.items())
@@ -335,6 +339,7 @@ class ClusterCampaignWorkChain(MdTestSetSteps, CampaignSteps, InferenceSteps, Wo
                 self.ctx.density,
                 self.ctx.extract_settings,
                 walks,
+                **self.ctx.mantle,
                 **trajectories,
                 **self.ctx.references,
             )
@@ -349,7 +354,11 @@ class ClusterCampaignWorkChain(MdTestSetSteps, CampaignSteps, InferenceSteps, Wo
             if failed:
                 return failed
             self.ctx.scan_outputs, cut = clusters_from_scan.run_get_node(
-                self.ctx.scan_frames, self.ctx.scan_job.outputs.scan, self.ctx.extract_settings, **self.ctx.references
+                self.ctx.scan_frames,
+                self.ctx.scan_job.outputs.scan,
+                self.ctx.extract_settings,
+                **self.ctx.mantle,
+                **self.ctx.references,
             )
             self.ctx.cycle_roles.update(scan=self.ctx.scan_job, scan_clusters=cut)
         self.ctx.last_scan = self.ctx.scan_outputs['scan']

@@ -137,12 +137,32 @@ class Extract(_Strict):
     """Cluster extraction around unknown atoms (SCIENCE.md §3): a cap per cycle, most uncertain first."""
 
     max_clusters: int = Field(ge=1)
-    mantle_depth: int = Field(ge=0)
+    mantle_depth: int | Literal['auto'] = Field(
+        description="blocks around the core; 'auto': each cycle, the cheapest of mantle_depths whose core-atom "
+        'force error against the bulk (force matching with the cycle model) is below mantle_force_threshold'
+    )
+    mantle_force_threshold: float = Field(default=0.05, gt=0.0, le=10.0, description='eV/Å, for mantle_depth auto')
+    mantle_depths: list[int] = Field(default=[0, 1, 2], min_length=1, description='candidates for mantle_depth auto')
+    mantle_samples: int = Field(default=3, ge=1, le=20, description='sample clusters per target (auto)')
     merge_depth: int = Field(ge=0)
     vacuum: float = Field(ge=0.0)
     reference_topology: bool = Field(
         default=True, description="blocks from the target's bond graph mapped onto each frame (false: per frame)"
     )
+
+    @field_validator('mantle_depth', mode='before')
+    @classmethod
+    def _depth(cls, value):
+        if value != 'auto' and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"mantle_depth {value!r}: give a block count >= 0 or 'auto' (force matching)")
+        return value
+
+    @field_validator('mantle_depths')
+    @classmethod
+    def _depths(cls, value):
+        if any(depth < 0 or depth > 4 for depth in value) or len(set(value)) != len(value):
+            raise ValueError(f'mantle_depths {value}: distinct block counts in 0..4 (deeper clusters are too big)')
+        return sorted(value)
 
 
 class Density(_Strict):

@@ -14,7 +14,15 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-__all__ = ['cheapest_depth', 'compare_mantle_depths', 'core_force_errors', 'core_force_rmse', 'force_match']
+__all__ = [
+    'cheapest_depth',
+    'choose_depth',
+    'compare_mantle_depths',
+    'core_force_errors',
+    'core_force_rmse',
+    'force_match',
+    'sample_seeds',
+]
 
 
 def _forces(atoms: Atoms, calculator: Calculator) -> np.ndarray:
@@ -80,3 +88,33 @@ def cheapest_depth(errors: dict[int, list[float]], threshold: float) -> int | No
         if values and max(values) < threshold:
             return depth
     return None
+
+
+def choose_depth(errors: dict[int, list[float]], threshold: float) -> int:
+    """Return the campaign's mantle depth: the cheapest under ``threshold``, else the largest candidate.
+
+    A campaign must cut clusters either way; when no depth passes, the widest mantle is the one whose core
+    labels are closest to the bulk's (``mantle_depth: auto``, docs/guide/campaign.md).
+    """
+    best = cheapest_depth(errors, threshold)
+    return max(errors) if best is None else best
+
+
+def sample_seeds(atoms: Atoms, samples: int) -> list[int]:
+    """Return one seed atom per kind of building block (by formula, in block order), at most ``samples``.
+
+    One core block per kind (a metal node, a linker, ...) covers every chemistry the campaign cuts through,
+    for a few force evaluations instead of one per unknown atom.
+    """
+    from aiida_mofal.structures.blocks import find_blocks
+
+    blocks = find_blocks(atoms)
+    seeds, kinds = [], set()
+    for block in range(blocks.n_blocks):
+        kind = blocks.formula(atoms, block)
+        if kind not in kinds:
+            kinds.add(kind)
+            seeds.append(int(blocks.members(block)[0]))
+        if len(seeds) >= samples:
+            break
+    return seeds
