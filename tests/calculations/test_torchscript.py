@@ -1,14 +1,13 @@
 """The TorchScript archive of a model: compiled once, reused, and a model torch cannot script is a finished node."""
 
 import mace  # noqa: F401  (first: it lets e3nn load its constants when a model is unpickled)
-import numpy as np
-import pytest
 from aiida import orm
 from aiida.common.links import LinkType
 
 from aiida_mofal.calculations.torchscript import NOT_SCRIPTABLE, get_torchscript_model
 from aiida_mofal.data.mace_model import MaceModelData
 from tests.conftest import ROOT
+from tests.mlp.mace_models import assert_same_predictions
 
 MODEL = ROOT / 'tests' / 'data_files' / 'md' / 'cu_emt_tiny.model'
 XTB_FRAMES = ROOT / 'tests' / 'data_files' / 'xtb' / 'organics_gfn1xtb.extxyz'
@@ -48,14 +47,8 @@ def test_a_trained_model_compiles_and_gives_what_mace_gives(trained_tiny_model, 
     atoms.set_cell([9.0, 9.5, 10.0])
     atoms.center()
     atoms.pbc = True
-    results = []  # both in the model's own dtype
-    for calculator in (model.get_calculator(), TorchScriptCalculator(path)):
-        atoms.calc = calculator
-        results.append((atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()))
-    assert results[1][0] == pytest.approx(results[0][0], abs=1e-4)
-    np.testing.assert_allclose(results[1][1], results[0][1], atol=1e-5)
-    np.testing.assert_allclose(results[1][2], results[0][2], atol=1e-7)
-    assert np.abs(results[0][1]).max() > 0.01  # not trivially zero
+    # both in the model's own dtype
+    assert_same_predictions(atoms, model.get_calculator(), TorchScriptCalculator(path), (1e-4, 1e-5, 1e-7), 0.01)
 
 
 def test_a_model_torch_cannot_script_gives_a_finished_node_with_the_reason(aiida_profile, monkeypatch):

@@ -10,6 +10,7 @@ import pytest
 from ase.build import bulk
 
 from aiida_mofal.md.protocol import remaining_settings, validate_md_settings
+from tests.mlp.mace_models import assert_same_predictions
 
 from .md_driver import MODEL, mace_job, run_job, walk_files
 
@@ -248,12 +249,5 @@ def test_torchscript_gives_what_mace_calculator_gives(torchscript):
     from aiida_mofal.md.torchscript import TorchScriptCalculator
 
     atoms = copper(SKEW, seed=8)
-    results = []
-    for calculator in (MACECalculator(model_paths=str(MODEL), device='cpu', default_dtype='float64'),
-                       TorchScriptCalculator(torchscript)):  # fmt: skip
-        atoms.calc = calculator
-        results.append((atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()))
-    assert results[1][0] == pytest.approx(results[0][0], abs=1e-10)
-    np.testing.assert_allclose(results[1][1], results[0][1], atol=1e-10)
-    np.testing.assert_allclose(results[1][2], results[0][2], atol=1e-12)
-    assert np.abs(results[0][1]).max() > 0.05  # not trivially zero
+    reference = MACECalculator(model_paths=str(MODEL), device='cpu', default_dtype='float64')
+    assert_same_predictions(atoms, reference, TorchScriptCalculator(torchscript), (1e-10, 1e-10, 1e-12), 0.05)

@@ -49,3 +49,21 @@ def build_mace_model(
     model = model.to(torch.float64 if dtype == 'float64' else torch.float32)
     torch.save(model, path)
     return path
+
+
+def assert_same_predictions(atoms, reference, candidate, atol: tuple[float, float, float], min_force: float) -> None:
+    """Assert that ``candidate`` gives ``reference``'s energy, forces and stress on ``atoms`` within ``atol``.
+
+    Why one helper: the TorchScript calculator is checked against MACE's own calculator on both a trained and a
+    random model; ``min_force`` makes sure the forces compared are not trivially zero.
+    """
+    import pytest
+
+    results = []
+    for calculator in (reference, candidate):
+        atoms.calc = calculator
+        results.append((atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()))
+    assert results[1][0] == pytest.approx(results[0][0], abs=atol[0])
+    np.testing.assert_allclose(results[1][1], results[0][1], atol=atol[1])
+    np.testing.assert_allclose(results[1][2], results[0][2], atol=atol[2])
+    assert np.abs(results[0][1]).max() > min_force
