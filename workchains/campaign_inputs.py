@@ -144,6 +144,29 @@ def checked_codes(
     return loaded
 
 
+def checked_step_codes(
+    settings: dict,
+    codes: Mapping[str, orm.AbstractCode | str] | None,
+    options: Mapping[str, Mapping[str, Any]] | None,
+    calculations: Mapping[str, str],
+    optional: str,
+    remote: bool = True,
+) -> dict[str, orm.AbstractCode]:
+    """Load and check the code of every step of ``settings['resources']`` (see :func:`checked_codes`).
+
+    The step ``optional`` (a cluster campaign's scan, a temperature campaign's evaluation) runs as a MACE evaluation
+    job only when a code is given for it, in ``codes`` or in the settings; both campaigns then decide its job settings
+    the same way, so they are checked here.
+    """
+    resources, codes = settings['resources'], dict(codes or {})
+    if codes.get(optional) is not None and resources[optional] is None:
+        resources[optional] = {'code': '', 'options': {}, 'settings': {}}
+    loaded = checked_codes(resources, codes, options, calculations, remote=remote)
+    if optional in loaded:
+        _checked(f'resources.{optional}.settings', _scan_job_settings, resources[optional]['settings'])
+    return loaded
+
+
 def checked_protocols(settings: Mapping) -> tuple[dict, dict]:
     """Check the label, MACE and MD protocols and overrides that ``settings`` name; return (label, MD) settings."""
     from aiida_mofal.md.protocol import load_md_settings
@@ -174,10 +197,7 @@ def campaign_inputs(
     from aiida_mofal.uncertainty.gmm import DensityModel
 
     settings = campaign_settings(protocol, overrides).model_dump(mode='json')
-    resources, codes = settings['resources'], dict(codes or {})
-    if codes.get('scan') is not None and resources['scan'] is None:
-        resources['scan'] = {'code': '', 'options': {}, 'settings': {}}
-    loaded = checked_codes(resources, codes, options, CALCULATIONS)
+    loaded = checked_step_codes(settings, codes, options, CALCULATIONS, optional='scan')
     label, md = checked_protocols(settings)
     fastest = max(stage['timestep'] for stage in md['schedule'])
     if fastest > SANE_TIMESTEP:
@@ -186,8 +206,6 @@ def campaign_inputs(
             f'{SANE_TIMESTEP:g}; the timestep is in fs, not ps).'
         )
     _checked('density.settings', DensityModel.validate_settings, settings['density']['settings'])
-    if 'scan' in loaded:
-        _checked('resources.scan.settings', _scan_job_settings, resources['scan']['settings'])
     if not targets:
         raise ValueError('targets: give at least one target structure.')
     data_dir = data_dir_for(loaded['cp2k'])

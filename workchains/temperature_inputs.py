@@ -16,7 +16,7 @@ from ase import Atoms
 
 from aiida_mofal.campaign.temperature import TemperatureSettings, temperature_settings, temperatures
 
-from .campaign_inputs import _checked, _scan_job_settings, _target, checked_codes, checked_protocols
+from .campaign_inputs import _checked, _target, checked_protocols, checked_step_codes
 from .label import data_dir_for
 
 __all__ = ('CALCULATIONS', 'temperature_inputs', 'validate_temperature_settings')
@@ -84,12 +84,7 @@ def temperature_inputs(
     from aiida_mofal.md.protocol import load_md_settings
 
     settings = temperature_settings(protocol, overrides).model_dump(mode='json')
-    resources, codes = settings['resources'], dict(codes or {})
-    if codes.get('evaluate') is not None and resources['evaluate'] is None:
-        resources['evaluate'] = {'code': '', 'options': {}, 'settings': {}}
-    loaded = checked_codes(resources, codes, options, CALCULATIONS, remote=False)
-    if 'evaluate' in loaded:
-        _checked('resources.evaluate.settings', _scan_job_settings, resources['evaluate']['settings'])
+    loaded = checked_step_codes(settings, codes, options, CALCULATIONS, optional='evaluate', remote=False)
     label, md = checked_protocols(settings)
     explore = settings['explore']
     if md['ensemble'] != 'npt':
