@@ -185,15 +185,10 @@ def build_study_graph(study, model: orm.Data | None = None) -> WorkGraph:
         crystal = orm.StructureData(ase=read_structure(campaign_file.targets[target]))
     glasses = {name: orm.StructureData(ase=_read(path)) for name, path in study.glass_files.items()}
     inputs: dict[str, Any] = {}
+    engine = {'model': model, 'code': md_code}  # both MD tasks run the campaign's (or the given) model on one code
     if settings.melt_quench is not None:
-        melt = graph.add_task(
-            melt_quench_slot,
-            name='melt_quench',
-            model=model,
-            structure=crystal,
-            code=md_code,
-            settings=orm.Dict(settings.melt_quench.model_dump()),
-        )
+        melt_settings = orm.Dict(settings.melt_quench.model_dump())
+        melt = graph.add_task(melt_quench_slot, name='melt_quench', structure=crystal, settings=melt_settings, **engine)
         inputs['glasses'] = melt.outputs
     elif glasses:
         inputs['glasses'] = glasses
@@ -208,13 +203,7 @@ def build_study_graph(study, model: orm.Data | None = None) -> WorkGraph:
     }
     if settings.eos is not None or settings.glass_analysis is not None:
         analysis = graph.add_task(
-            analyse_structures,
-            name='analysis',
-            model=model,
-            crystal=crystal,
-            code=md_code,
-            settings=orm.Dict(options),
-            **inputs,
+            analyse_structures, name='analysis', crystal=crystal, settings=orm.Dict(options), **engine, **inputs
         )
         graph.add_task(study_summary, name='summary', records=analysis.outputs)
     return graph
