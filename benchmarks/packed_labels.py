@@ -6,11 +6,11 @@ three modes: ``calculation.pack`` K with ``farm: true`` (ceil(N/K) ``mofal.cp2k.
 each running its K inputs through CP2K's FARMING), the same with ``farm: false`` (one ``mpirun cp2k`` per
 structure inside the job), and one CP2K job per structure. All use the same CP2K input settings. Printed per
 mode: scheduler jobs, wall time, the CP2K time summed over the structures (each structure output's own ``CP2K``
-timing line), and the AiiDA overhead per label, (wall - sum of CP2K time / 2) / labels, where 2 is the number of
-jobs that run at once; and the wall time per label.
+timing line), and the AiiDA overhead per label, (wall - sum of CP2K time / c) / labels, where c = min(2, jobs) is
+the number of jobs that run at once (one job of K = N runs alone); and the wall time per label.
 
-Run: AIIDA_PATH=.aiida .venv/bin/python benchmarks/packed_labels.py [--n 40] [--k 10] [--code cp2k@slurm-localhost]
-     [--single-n M]  (the one-job-per-label mode on the first M structures only, where time is short)
+Run: AIIDA_PATH=.aiida .venv/bin/python benchmarks/packed_labels.py [--n 40] [--k 10[,20,40]]
+     [--code cp2k@slurm-localhost] [--single-n M]  (one job per label on the first M structures only, for time)
      [--modes farm,sequential,single]
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 from aiida import engine, load_profile, orm
 
 ROOT = Path(__file__).resolve().parent.parent
+MAX_CONCURRENT = 2
 CP2K_TIME = re.compile(r'^ CP2K\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+([\d.]+)\s*$', re.MULTILINE)
 
 
@@ -47,7 +48,7 @@ def label(code, frames, pack: int, farm: bool = True) -> dict:
     """Label ``frames`` with ``mofal.label``, ``pack`` structures per scheduler job, two jobs at a time."""
     from aiida_mofal.workchains.label import LabelWorkChain
 
-    overrides = {'isolated_atoms': False, 'calculation': {'max_concurrent': 2, 'pack': pack, 'farm': farm}}
+    overrides = {'isolated_atoms': False, 'calculation': {'max_concurrent': MAX_CONCURRENT, 'pack': pack, 'farm': farm}}
     builder = LabelWorkChain.get_builder_from_protocol(code, frames, protocol='xtb', overrides=overrides)
     start = time.perf_counter()
     _, node = engine.run_get_node(builder)
@@ -64,7 +65,7 @@ def label(code, frames, pack: int, farm: bool = True) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--n', type=int, default=40)
-    parser.add_argument('--k', type=int, default=10)
+    parser.add_argument('--k', default='10', help='structures per packed job; several: 10,20,40 (one call, one load)')
     parser.add_argument('--code', default='cp2k@slurm-localhost')
     parser.add_argument('--single-n', type=int, default=None, help='one job per label on only the first M (time)')
     parser.add_argument('--modes', default='farm,sequential,single', help='comma-separated: farm, sequential, single')
@@ -76,20 +77,24 @@ def main():
     get_manager().get_runner(communicator=None)  # in process: no broker needed
     code = orm.load_code(args.code)
     frames = molecules(args.n)
+    sizes = [int(k) for k in args.k.split(',')]
     rows = {}
-    if 'farm' in modes:
-        rows[f'packed K={args.k}, farm'] = label(code, frames, args.k, farm=True)
-    if 'sequential' in modes:
-        rows[f'packed K={args.k}, 1 cp2k each'] = label(code, frames, args.k, farm=False)
+    for k in sizes:
+        if 'farm' in modes:
+            rows[f'packed K={k}, farm'] = label(code, frames, k, farm=True)
+        if 'sequential' in modes:
+            rows[f'packed K={k}, 1 cp2k each'] = label(code, frames, k, farm=False)
     if 'single' in modes:
         rows['one job per label'] = label(code, frames[: args.single_n or args.n], 1)
-    print(f'{args.n} GFN1-xTB labels of small molecules on {args.code}; ceil(N/K) = {math.ceil(args.n / args.k)}')
+    jobs = ', '.join(f'ceil(N/{k}) = {math.ceil(args.n / k)}' for k in sizes)
+    print(f'{args.n} GFN1-xTB labels of small molecules on {args.code}; {jobs}')
     print(
         f'{"mode":<26} {"jobs":>5} {"labels":>7} {"wall s":>8} {"CP2K s":>8} {"overhead s/label":>17}'
         f' {"wall s/label":>13}'
     )
     for mode, row in rows.items():
-        overhead = (row['wall'] - row['cp2k'] / 2) / row['labels']
+        at_once = min(MAX_CONCURRENT, row['jobs'])
+        overhead = (row['wall'] - row['cp2k'] / at_once) / row['labels']
         print(
             f'{mode:<26} {row["jobs"]:>5} {row["labels"]:>7} {row["wall"]:>8.1f} {row["cp2k"]:>8.1f} {overhead:>17.2f}'
             f' {row["wall"] / row["labels"]:>13.2f}'
