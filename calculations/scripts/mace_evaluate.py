@@ -100,8 +100,7 @@ def scan(config: dict, frames: list, timings: dict) -> dict:
         arrays['features'] = features
     if config.get('density_model'):
         density = gmm_module.DensityModel.load(config['density_model'])
-        log_likelihood = density.log_likelihood(features, symbols)
-        unknown = density.is_unknown(features, symbols)
+        log_likelihood, unknown = density.score(features, symbols)  # one scoring for both
         arrays.update({'log_likelihood': log_likelihood, 'uncertainty': -log_likelihood, 'unknown': unknown})
         per_element = {}
         for symbol in sorted(set(symbols)):

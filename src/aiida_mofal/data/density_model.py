@@ -120,13 +120,13 @@ class DensityModelData(orm.Data):
         results = []
         for atoms, features in zip(frames, extractor.features_many(frames)):
             symbols = atoms.get_chemical_symbols()
-            log_likelihood = density.log_likelihood(features, symbols)
+            log_likelihood, unknown = density.score(features, symbols)  # one scoring for both
             results.append(
                 {
                     'features': features,
                     'log_likelihood': log_likelihood,
                     'uncertainty': -log_likelihood,
-                    'unknown': density.is_unknown(features, symbols),
+                    'unknown': unknown,
                 }
             )
         return results
