@@ -31,6 +31,33 @@ def aiida_profile(aiida_config, aiida_profile_factory):
         yield profile
 
 
+DAEMON_STOP_SECONDS = 120
+
+
+@pytest.fixture(scope='session')
+def daemon_client(aiida_profile):
+    """aiida-core's session fixture (``submit_and_await`` uses it), but the final stop waits up to 120 s.
+
+    aiida-core's stops with the client's default timeout; with two busy xdist workers circus answered ``quit``
+    too late once, and the session ended in a teardown error (``Connection to the daemon timed out``) after every
+    test had passed.
+    """
+    from aiida.engine.daemon import get_daemon_client
+    from aiida.engine.daemon.client import DaemonNotRunningException, DaemonTimeoutException
+
+    client = get_daemon_client(aiida_profile.name)
+    yield client
+    try:
+        client.stop_daemon(wait=True, timeout=DAEMON_STOP_SECONDS)
+    except DaemonNotRunningException:
+        return
+    client._await_condition(
+        lambda: not client.is_daemon_running,
+        DaemonTimeoutException('The daemon failed to stop.'),
+        timeout=DAEMON_STOP_SECONDS,
+    )
+
+
 @pytest.fixture(scope='session')
 def localhost(aiida_profile, tmp_path_factory):
     """The ``localhost`` computer exactly as `mofal setup` makes it (two MPI processes by default)."""
