@@ -37,6 +37,21 @@ def slurm(*command: str) -> str:
     return subprocess.run(list(command), capture_output=True, text=True, check=True).stdout
 
 
+def held_jobs(queue: str) -> list[tuple[str, str]]:
+    """Suspend the running and hold the pending ``aiida-`` jobs of ``squeue`` output; return what to undo."""
+    held = []
+    for job_id, state in re.findall(r'^\s*(\d+)\s+\S+\s+aiida-\d+\s+\S+\s+(\S+)', queue, re.MULTILINE):
+        action = 'suspend' if state == 'R' else 'hold'
+        if subprocess.run(['scontrol', action, job_id], capture_output=True).returncode == 0:  # may have ended
+            held.append((job_id, 'resume' if action == 'suspend' else 'release'))
+    return held
+
+
+def release_jobs(held: list[tuple[str, str]]) -> None:
+    for job_id, action in held:
+        subprocess.run(['scontrol', action, job_id], capture_output=True)
+
+
 def submitted_job_ids(since: int) -> list[str]:
     """SLURM job ids that slurmctld accepted (its log), from byte offset ``since``: the jobs really submitted."""
     log = ROOT / '.slurm' / 'log' / 'slurmctld.log'
@@ -81,9 +96,12 @@ def slurm_campaign(slurm_codes, tmp_path_factory):
             queue = slurm('squeue', '-o', SQUEUE_FORMAT)
             if 'restart' not in seen and status['cycles'] and 'aiida-' in queue:  # a cycle-1 job is with SLURM
                 seen['sinfo'] = slurm('sinfo')
+                # hold the jobs while the daemon stops: short jobs ended during a slow stop, so none outlived it
+                held = held_jobs(queue)
                 # a long circus timeout: with the default 5 s a stop can time out and leave the workers submitting
                 run([BIN / 'verdi', 'daemon', 'stop', '--timeout', '120'], aiida_path)
                 seen['squeue'] = slurm('squeue', '-o', SQUEUE_FORMAT)
+                release_jobs(held)
                 jobs = set(re.findall(r'aiida-\d+', seen['squeue']))
                 if not jobs:  # the job ended while the daemon was stopping: no job outlived it; wait for the next
                     run([BIN / 'verdi', 'daemon', 'start', '1'], aiida_path)
