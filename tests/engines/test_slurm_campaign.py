@@ -98,10 +98,11 @@ def slurm_campaign(slurm_codes, tmp_path_factory):
                 seen['sinfo'] = slurm('sinfo')
                 # hold the jobs while the daemon stops: short jobs ended during a slow stop, so none outlived it
                 held = held_jobs(queue)
-                # a long circus timeout: with the default 5 s a stop can time out and leave the workers submitting
-                run([BIN / 'verdi', 'daemon', 'stop', '--timeout', '120'], aiida_path)
-                seen['squeue'] = slurm('squeue', '-o', SQUEUE_FORMAT)
-                release_jobs(held)
+                try:  # a long circus timeout: with the default 5 s a stop can time out and leave workers submitting
+                    run([BIN / 'verdi', 'daemon', 'stop', '--timeout', '120'], aiida_path)
+                    seen['squeue'] = slurm('squeue', '-o', SQUEUE_FORMAT)
+                finally:  # never leave a job held for the tests after this one
+                    release_jobs(held)
                 jobs = set(re.findall(r'aiida-\d+', seen['squeue']))
                 if not jobs:  # the job ended while the daemon was stopping: no job outlived it; wait for the next
                     run([BIN / 'verdi', 'daemon', 'start', '1'], aiida_path)
