@@ -50,6 +50,16 @@ class CampaignSteps:
     _roles = 'cycle_roles'
 
     @classmethod
+    def define_step_exit_codes(cls, spec, initial: str, round_phrase: str) -> None:
+        """Declare the exit codes of the steps written here (same status, label and meaning in both campaigns).
+
+        ``initial`` names the campaign's first labelled set, ``round_phrase`` where in the campaign a training
+        failed (its ``{cycle}``/``{step}`` field is :attr:`_round`).
+        """
+        spec.exit_code(410, 'ERROR_INITIAL_LABELLING', message=f'{initial} could not be labelled: {{reason}}')
+        spec.exit_code(420, 'ERROR_TRAINING', message=f'training failed {round_phrase}: {{reason}}')
+
+    @classmethod
     def _builder_of(cls, inputs: Mapping):
         """Return a builder of this work chain filled with checked ``inputs``, labelled with the campaign's name."""
         builder = cls.get_builder()

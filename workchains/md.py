@@ -70,8 +70,9 @@ class MdBaseWorkChain(TorchScriptJobs, RestartWorkChain):
         spec.exit_code(
             310, 'ERROR_BLOWUP_UNRECOVERABLE', message='walk(s) {walks} still blew up after {count} halvings.'
         )
-        spec.exit_code(320, 'ERROR_NAN_IN_MODEL', message='the MACE model returned NaN/inf: {message}')
-        spec.exit_code(330, 'ERROR_BROKEN_BONDS', message='organic bonds broke and the protocol forbids it: {message}')
+        for label in UNRECOVERABLE.values():  # a walk that ends so ends the work chain with its job's exit code
+            exit_code = MdCalculation.exit_codes[label]
+            spec.exit_code(exit_code.status, label, message=exit_code.message)
 
     @classmethod
     def get_builder_from_protocol(
@@ -270,7 +271,7 @@ class MdBaseWorkChain(TorchScriptJobs, RestartWorkChain):
         )
         for walk in failed:
             if walk['state'] in UNRECOVERABLE:
-                return self.exit_codes[UNRECOVERABLE[walk['state']]].format(message=walk['message'])
+                return self.exit_codes[UNRECOVERABLE[walk['state']]].format(reason=walk['message'])
         if failed:
             return self._given_up(failed)
         return None

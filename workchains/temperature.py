@@ -107,10 +107,7 @@ class TemperatureCampaignWorkChain(EvaluationAndFinalSteps, CampaignSteps, WorkC
             message='CBAD accepted {accepted} of {candidates} perturbations and training needs at least 2: raise '
             'initial.candidates or initial.rattle, or refine selection.resolutions',
         )
-        spec.exit_code(
-            410, 'ERROR_INITIAL_LABELLING', message='the step-0 configurations could not be labelled: {reason}'
-        )
-        spec.exit_code(420, 'ERROR_TRAINING', message='training failed at step {step}: {reason}')
+        cls.define_step_exit_codes(spec, initial='the step-0 configurations', round_phrase='at step {step}')
         spec.exit_code(425, 'ERROR_TEST_SET', message='the test set could not be made: {reason}')
         spec.exit_code(
             430, 'ERROR_EXPLORATION', message='no MD run of step {step} ({temperature} K) gave frames: {reason}'
