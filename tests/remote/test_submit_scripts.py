@@ -4,6 +4,7 @@ The computer here is only stored, never reached: a dry run writes the job folder
 locally, exactly as the upload would, with the scheduler plugin of the computer (``core.slurm``).
 """
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -12,34 +13,54 @@ from ase.build import molecule
 
 from aiida_mofal.calculations.mace_evaluate import MaceEvaluateCalculation
 from aiida_mofal.data import DatasetData, MaceModelData
-from aiida_mofal.remote.resources import PARTITIONS_METADATA
+from aiida_mofal.remote.config import parse_computer_file
 from aiida_mofal.workchains.campaign import ClusterCampaignWorkChain
+
+#: the computer file of the fake cluster, as a user writes it for ``mofal computer setup``
+GPU_CLUSTER_FILE = """
+label: fake-gpu-cluster
+hostname: login.example.org
+scheduler: core.slurm
+work_dir: /scratch/{username}/aiida
+mpirun: srun
+mpiprocs_per_machine: 4
+partitions:
+  cpu: {gpus_per_node: 0, default: true}
+  gpu: {gpus_per_node: 4}
+codes:
+  cp2k: {executable: /opt/cp2k/cp2k.psmp}
+  python-mace: {executable: /opt/env/bin/python}
+"""
+
+
+class _UnreachedRemote:
+    """What ``setup_computer`` asks the remote, answered here: the user, the work directory, each code's path."""
+
+    def whoami(self) -> str:
+        return 'someone'
+
+    def makedirs(self, path, ignore_existing=False) -> None:
+        pass
+
+    def exec_command_wait(self, command):
+        """``command -v EXECUTABLE`` after the prepend texts: the absolute paths of the file are found as given."""
+        script = shlex.split(command)[-1]
+        return 0, shlex.split(script.splitlines()[-1])[-1] + '\n', ''
+
+    def close(self) -> None:
+        pass
 
 
 @pytest.fixture(scope='module')
 def gpu_cluster(aiida_profile):
-    """A SLURM computer with a cpu and a gpu partition (as ``mofal computer setup`` stores it), and its codes."""
-    computer = orm.Computer(
-        label='fake-gpu-cluster',
-        hostname='login.example.org',
-        transport_type='core.ssh_async',
-        scheduler_type='core.slurm',
-        workdir='/scratch/{username}/aiida',
-    ).store()
-    computer.set_mpirun_command(['srun'])
-    computer.set_default_mpiprocs_per_machine(4)
-    computer.metadata = {
-        PARTITIONS_METADATA: {
-            'cpu': {'gpus_per_node': 0, 'gres': 'gpu', 'max_walltime': None, 'default': True},
-            'gpu': {'gpus_per_node': 4, 'gres': 'gpu', 'max_walltime': None, 'default': False},
-        }
-    }
-    codes = {}
-    for name, plugin, path in [('cp2k', 'cp2k', '/opt/cp2k/cp2k.psmp'), ('python-mace', None, '/opt/env/bin/python')]:
-        codes[name] = orm.InstalledCode(
-            label=name, computer=computer, filepath_executable=path, default_calc_job_plugin=plugin
-        ).store()
-    return codes
+    """A SLURM computer with a cpu and a gpu partition, stored by ``mofal computer setup``'s function, its codes."""
+    from aiida_mofal.remote import setup
+
+    config = parse_computer_file(GPU_CLUSTER_FILE, 'fake-gpu-cluster.yaml').config
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(setup, '_open_transport', lambda computer: _UnreachedRemote())
+        summary = setup.setup_computer(config)
+    return {name: orm.load_code(label) for name, label in summary['codes'].items()}
 
 
 def _water_box():
