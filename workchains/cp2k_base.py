@@ -5,13 +5,13 @@ from __future__ import annotations
 import copy
 
 from aiida import orm
-from aiida.engine import ProcessHandlerReport, process_handler
+from aiida.engine import ProcessHandlerReport
 from aiida.plugins import CalculationFactory
 
 from aiida_mofal.cp2k.outputs import abort_message
 from aiida_mofal.cp2k.recovery import with_more_scf_steps, with_robust_scf, with_wavefunction_restart
 
-from .restart import RestartWorkChain
+from .restart import RestartWorkChain, handler_for
 
 Cp2kCalculation = CalculationFactory('cp2k')
 
@@ -67,7 +67,7 @@ class Cp2kBaseWorkChain(RestartWorkChain):
         self.ctx.inputs.parent_calc_folder = node.outputs.remote_folder
         self.ctx.inputs.parameters = orm.Dict(with_wavefunction_restart(parameters))
 
-    @process_handler(priority=500, exit_codes=[Cp2kCalculation.exit_codes.ERROR_SCF_NOT_CONVERGED])
+    @handler_for(Cp2kCalculation, 'ERROR_SCF_NOT_CONVERGED', priority=500)
     def handle_scf_not_converged(self, node):
         """Fix SCF not converged (450): more steps, then a more robust solver, then stop."""
         self.ctx.scf_failures += 1
@@ -84,13 +84,7 @@ class Cp2kBaseWorkChain(RestartWorkChain):
         self._restart_from(node, parameters)
         return ProcessHandlerReport(True)
 
-    @process_handler(
-        priority=400,
-        exit_codes=[
-            Cp2kCalculation.exit_codes.ERROR_OUT_OF_WALLTIME,
-            Cp2kCalculation.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME,
-        ],
-    )
+    @handler_for(Cp2kCalculation, 'ERROR_OUT_OF_WALLTIME', 'ERROR_SCHEDULER_OUT_OF_WALLTIME', priority=400)
     def handle_out_of_walltime(self, node):
         """Fix a walltime stop, CP2K's own (400) or the scheduler's (120): continue from the wavefunction."""
         who = 'the scheduler' if node.exit_status == 120 else 'CP2K'
@@ -98,13 +92,7 @@ class Cp2kBaseWorkChain(RestartWorkChain):
         self._restart_from(node, self._parameters())
         return ProcessHandlerReport(True)
 
-    @process_handler(
-        priority=300,
-        exit_codes=[
-            Cp2kCalculation.exit_codes.ERROR_OUTPUT_MISSING,
-            Cp2kCalculation.exit_codes.ERROR_OUTPUT_INCOMPLETE,
-        ],
-    )
+    @handler_for(Cp2kCalculation, 'ERROR_OUTPUT_MISSING', 'ERROR_OUTPUT_INCOMPLETE', priority=300)
     def handle_no_output(self, node):
         """Fix a crash without complete output (210, 303): one retry unchanged, then report what CP2K said."""
         self.ctx.crashes += 1
@@ -115,7 +103,7 @@ class Cp2kBaseWorkChain(RestartWorkChain):
         self.report(f'{node.process_label}<{node.pk}> crashed again; last output: {tail}')
         return ProcessHandlerReport(True, self.exit_codes.ERROR_CRASHED.format(message=tail))
 
-    @process_handler(priority=250, exit_codes=[Cp2kCalculation.exit_codes.ERROR_OUTPUT_CONTAINS_ABORT])
+    @handler_for(Cp2kCalculation, 'ERROR_OUTPUT_CONTAINS_ABORT', priority=250)
     def handle_cp2k_abort(self, node):
         """Report CP2K's abort (304) with its own message and stop: the same input aborts the same way."""
         message = _abort_message(node)

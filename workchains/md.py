@@ -7,7 +7,7 @@ from typing import Any
 
 from aiida import orm
 from aiida.common import LinkType
-from aiida.engine import ProcessHandlerReport, process_handler
+from aiida.engine import ProcessHandlerReport
 
 from aiida_mofal.calculations.md import ENGINES, MdCalculation, check_md_inputs, walks_of
 from aiida_mofal.calculations.md_segments import join_trajectories
@@ -15,7 +15,7 @@ from aiida_mofal.data.mace_model import MaceModelData
 from aiida_mofal.data.trajectory import MdTrajectoryData
 from aiida_mofal.md.protocol import load_md_settings, remaining_settings
 
-from .restart import RestartWorkChain, TorchScriptJobs, serial_options
+from .restart import RestartWorkChain, TorchScriptJobs, handler_for, serial_options
 
 __all__ = ('MdBaseWorkChain', 'walk_finished_ok', 'walk_outputs')
 
@@ -216,24 +216,22 @@ class MdBaseWorkChain(TorchScriptJobs, RestartWorkChain):
         if walk['settings'] is not None:
             walk['settings'] = remaining_settings(walk['settings'], completed, factor)
 
-    @process_handler(
-        priority=500, exit_codes=[MdCalculation.exit_codes.ERROR_BLOWUP, MdCalculation.exit_codes.ERROR_LOST_ATOMS]
-    )
+    @handler_for(MdCalculation, 'ERROR_BLOWUP', 'ERROR_LOST_ATOMS', priority=500)
     def handle_blowup(self, node):
         """Fix a blow-up or lost atoms (310, 311): halve the timestep of those walks and continue each one."""
         return self._continue_walks(node)
 
-    @process_handler(priority=400, exit_codes=[MdCalculation.exit_codes.ERROR_OUT_OF_WALLTIME])
+    @handler_for(MdCalculation, 'ERROR_OUT_OF_WALLTIME', priority=400)
     def handle_out_of_walltime(self, node):
         """Fix the walltime stop (400): continue every unfinished walk from its last good state."""
         return self._continue_walks(node)
 
-    @process_handler(priority=300, exit_codes=[MdCalculation.exit_codes.ERROR_NAN_IN_MODEL])
+    @handler_for(MdCalculation, 'ERROR_NAN_IN_MODEL', priority=300)
     def handle_nan_in_model(self, node):
         """Stop the walk whose model gave NaN (320): a restart cannot fix the model; the other walks go on."""
         return self._continue_walks(node)
 
-    @process_handler(priority=200, exit_codes=[MdCalculation.exit_codes.ERROR_BROKEN_BONDS])
+    @handler_for(MdCalculation, 'ERROR_BROKEN_BONDS', priority=200)
     def handle_broken_bonds(self, node):
         """Stop the walk with broken linkers (330) when the protocol forbids them, keeping its record."""
         return self._continue_walks(node)

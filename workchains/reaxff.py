@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from aiida import orm
-from aiida.engine import process_handler
 
 from aiida_mofal.calculations.md import MdCalculation, walks_of
 from aiida_mofal.md.protocol import load_md_settings, validate_md_settings
 from aiida_mofal.md.reaxff import QEQ_DEFAULTS, validate_reaxff_parameters
 
 from .md import MdBaseWorkChain
-from .restart import serial_options
+from .restart import handler_for, serial_options
 
 __all__ = ('MAX_QEQ_ITERATIONS', 'ReaxffMdWorkChain')
 
@@ -142,7 +141,7 @@ class ReaxffMdWorkChain(MdBaseWorkChain):
             return
         super()._advance(walk, outputs, completed, factor)
 
-    @process_handler(priority=450, exit_codes=[MdCalculation.exit_codes.ERROR_QEQ_NOT_CONVERGED])
+    @handler_for(MdCalculation, 'ERROR_QEQ_NOT_CONVERGED', priority=450)
     def handle_qeq_not_converged(self, node):
         """Fix QEq not converged (312): more CG iterations, then half the timestep, from the last good state."""
         return self._continue_walks(node)

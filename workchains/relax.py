@@ -19,12 +19,12 @@ from typing import Any
 
 from aiida import orm
 from aiida.common import LinkType
-from aiida.engine import ProcessHandlerReport, calcfunction, process_handler
+from aiida.engine import ProcessHandlerReport, calcfunction
 
 from aiida_mofal.calculations.relax import MaceRelaxCalculation, check_relax_inputs
 from aiida_mofal.data.mace_model import MaceModelData
 
-from .restart import RestartWorkChain, TorchScriptJobs, serial_options
+from .restart import RestartWorkChain, TorchScriptJobs, handler_for, serial_options
 
 __all__ = ('MaceRelaxWorkChain', 'join_relax_results')
 
@@ -116,13 +116,7 @@ class MaceRelaxWorkChain(TorchScriptJobs, RestartWorkChain):
         self.ctx.inputs.structures = {name: self.ctx.inputs.structures[name] for name in pending}
         return pending
 
-    @process_handler(
-        priority=500,
-        exit_codes=[
-            MaceRelaxCalculation.exit_codes.ERROR_NOT_CONVERGED,
-            MaceRelaxCalculation.exit_codes.ERROR_OUT_OF_WALLTIME,
-        ],
-    )
+    @handler_for(MaceRelaxCalculation, 'ERROR_NOT_CONVERGED', 'ERROR_OUT_OF_WALLTIME', priority=500)
     def handle_not_converged(self, node):
         """Continue every structure that hit the step limit or the walltime from the geometry it reached.
 

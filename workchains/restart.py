@@ -1,9 +1,10 @@
 """The shape every restarting work chain of aiida-mofal shares (aiida-quantumespresso's ``*BaseWorkChain`` shape).
 
 A subclass sets ``_process_class`` (the CalcJob it runs) and ``_inputs_namespace`` (where that CalcJob's inputs are
-exposed), and writes ``handle_<what>`` process handlers. :class:`RestartWorkChain` exposes those inputs and
-gives it the outline (set up, run and inspect until a child succeeds or a handler gives up, attach the results)
-and a ``setup`` that copies the exposed inputs into ``ctx.inputs``, where the handlers change them.
+exposed), and writes ``handle_<what>`` process handlers, each decorated by :func:`handler_for` with the exit codes
+it handles. :class:`RestartWorkChain` exposes those inputs and gives it the outline (set up, run and inspect
+until a child succeeds or a handler gives up, attach the results) and a ``setup`` that copies the exposed inputs
+into ``ctx.inputs``, where the handlers change them.
 :class:`TorchScriptJobs` adds, to a work chain whose jobs run a MACE model, the ``torchscript`` input and the
 compilation of the model once for all its jobs.
 """
@@ -16,15 +17,20 @@ from typing import Any, ClassVar
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import BaseRestartWorkChain, while_
+from aiida.engine import BaseRestartWorkChain, process_handler, while_
 
-__all__ = ('RestartWorkChain', 'TorchScriptJobs', 'serial_options')
+__all__ = ('RestartWorkChain', 'TorchScriptJobs', 'handler_for', 'serial_options')
 
 
 def serial_options(options: Mapping[str, Any] | orm.Dict | None) -> dict:
     """Return a copy of CalcJob ``options`` (a mapping or an ``options`` input node), serial unless they say more."""
     given = options.get_dict() if isinstance(options, orm.Dict) else copy.deepcopy(dict(options or {}))
     return {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, **given}
+
+
+def handler_for(process_class, *labels: str, priority: int):
+    """Return the ``process_handler`` decorator of a handler for the exit codes ``labels`` of ``process_class``."""
+    return process_handler(priority=priority, exit_codes=[process_class.exit_codes[label] for label in labels])
 
 
 class RestartWorkChain(BaseRestartWorkChain):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aiida import orm
-from aiida.engine import ProcessHandlerReport, process_handler
+from aiida.engine import ProcessHandlerReport
 
 from aiida_mofal.calculations.mace_train import MaceTrainCalculation, split_dataset
 from aiida_mofal.data.dataset import DatasetData
@@ -27,7 +27,7 @@ from aiida_mofal.data.mace_model import MaceModelData
 from aiida_mofal.mlp.training import default_hyperparameters
 from aiida_mofal.protocols import load_protocol
 
-from .restart import RestartWorkChain
+from .restart import RestartWorkChain, handler_for
 
 __all__ = ['LR_REDUCTION', 'TrainWorkChain', 'get_committee_builders']
 
@@ -119,17 +119,14 @@ class TrainWorkChain(RestartWorkChain):
                 f'{split["validation"].count} validation configurations'
             )
 
-    @process_handler(priority=600, exit_codes=[MaceTrainCalculation.exit_codes.ERROR_OUT_OF_WALLTIME])
+    @handler_for(MaceTrainCalculation, 'ERROR_OUT_OF_WALLTIME', priority=600)
     def handle_out_of_walltime(self, node):
         """ERROR_OUT_OF_WALLTIME: continue from the checkpoints in the remote folder (same seed and settings)."""
         self.ctx.inputs.restart_folder = node.outputs.remote_folder
         self.report(f'{node.process_label}<{node.pk}> ran out of wall time; continuing from its checkpoints')
         return ProcessHandlerReport(do_break=True)
 
-    @process_handler(
-        priority=500,
-        exit_codes=[MaceTrainCalculation.exit_codes.ERROR_NAN_LOSS, MaceTrainCalculation.exit_codes.ERROR_DIVERGENCE],
-    )
+    @handler_for(MaceTrainCalculation, 'ERROR_NAN_LOSS', 'ERROR_DIVERGENCE', priority=500)
     def handle_unstable_training(self, node):
         """ERROR_NAN_LOSS / ERROR_DIVERGENCE: lower the learning rates, then also change the seed, then give up."""
         self.ctx.unstable_attempts += 1
