@@ -34,7 +34,7 @@ from aiida_mofal.md.protocol import validate_md_settings
 from aiida_mofal.mlp import features
 from aiida_mofal.uncertainty import gmm
 
-from .script import SCRIPTS, ScriptCalculation, file_copy
+from .script import SCRIPTS, MaceScriptCalculation, file_copy, write_model
 
 __all__ = [
     'ENGINES',
@@ -129,7 +129,7 @@ def walks_of(inputs) -> list[dict]:
     return walks
 
 
-class MdCalculation(ScriptCalculation):
+class MdCalculation(MaceScriptCalculation):
     """Run MD walks of one model (MACE or ReaxFF) in one job; return frames, thermodynamics and integrity records.
 
     A :class:`~aiida_mofal.calculations.script.ScriptCalculation` whose configuration and per-walk files
@@ -139,8 +139,6 @@ class MdCalculation(ScriptCalculation):
     SCRIPT = SCRIPT
     SHIPPED_MODULES = SHIPPED_MODULES
     CONFIG = job.CONFIG
-    MODEL = 'model.model'
-    COMPILED_MODEL = 'model.pt'
     DENSITY = 'density_model.npz'
     RESULT = 'md_result.json'
     STDOUT = 'md.out'
@@ -170,19 +168,11 @@ class MdCalculation(ScriptCalculation):
             help='Several walks: walks.<name>.structure, .settings, .restart (as the single-walk inputs) and .index '
             '(the walk index recorded in its outputs).',
         )
-        spec.input('model', valid_type=MaceModelData, required=False, help='MACE model (engines ase, lammps-*).')
-        spec.input(
-            'compiled_model',
-            valid_type=orm.SinglefileData,
-            required=False,
-            help='TorchScript archive of `model` (aiida_mofal.calculations.torchscript): the job then never imports '
-            'mace-torch, which saves most of its start-up.',
-        )
+        cls.define_model(spec, required=False, help='MACE model (engines ase, lammps-*).')
         spec.input('force_field', valid_type=orm.SinglefileData, required=False, help='lammps-reaxff: the ffield.')
         spec.input('control', valid_type=orm.SinglefileData, required=False, help='lammps-reaxff: control file.')
         spec.input('reaxff', valid_type=orm.Dict, required=False, help='lammps-reaxff: qeq and minimize parameters.')
         spec.input('engine', valid_type=orm.Str, default=lambda: orm.Str('ase'), help=f'One of {", ".join(ENGINES)}.')
-        spec.input('device', valid_type=orm.Str, default=lambda: orm.Str('cpu'), help='torch device: cpu or cuda.')
         spec.input('mliap_model', valid_type=orm.SinglefileData, required=False, help='lammps-mliap: ML-IAP model.')
         spec.input(
             'density_model', valid_type=orm.Data, required=False, help="Gated exploration: the model's density model."
@@ -276,25 +266,13 @@ class MdCalculation(ScriptCalculation):
             config['reaxff'] = extra
             local_copy_list += copies
         else:
-            model = self.inputs.model
-            compiled = self.inputs.get('compiled_model')
-            if compiled is not None:
-                local_copy_list.append(file_copy(compiled, compiled.filename, self.COMPILED_MODEL))
-            else:  # MACE's file, made from the checked weights (never a pickle from the database)
-                model.write(Path(folder.abspath) / self.MODEL)
+            config.update(self.model_config(folder, local_copy_list))
             if 'gate' in self.inputs:  # the features need MACE's own module, also beside a TorchScript archive
-                if compiled is not None:
-                    model.write(Path(folder.abspath) / self.MODEL)
+                if 'compiled_model' in self.inputs:
+                    write_model(folder, self.inputs.model, self.MODEL)
                 self.inputs.density_model.write(Path(folder.abspath) / self.DENSITY)
                 config['gate'] = {**self.inputs.gate.get_dict(), 'feature_model': self.MODEL,
                                   'density_model': self.DENSITY}  # fmt: skip
-            config.update(
-                model_file=self.MODEL if compiled is None else self.COMPILED_MODEL,
-                model_format='mace' if compiled is None else 'torchscript',
-                dtype=model.base.attributes.get('dtype'),
-                device=self.inputs.device.value,
-                torch_threads=self.inputs.metadata.options.resources.get('num_cores_per_mpiproc'),
-            )
         specs = [
             {**walk, 'atoms': walk['structure'].get_ase(), 'restart': walk['restart'] is not None} for walk in walks
         ]

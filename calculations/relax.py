@@ -16,15 +16,13 @@ leaves some structure unconverged at its step limit exits ``ERROR_NOT_CONVERGED`
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aiida import orm
 
 from aiida_mofal.data.mace_model import MaceModelData
 from aiida_mofal.md.relax import validate_relax_settings
 
 from .md import ship_driver
-from .script import SCRIPTS, ScriptCalculation, file_copy
+from .script import SCRIPTS, MaceScriptCalculation
 
 __all__ = ['MaceRelaxCalculation', 'check_relax_inputs']
 
@@ -52,7 +50,7 @@ def check_relax_inputs(structures: dict, model: MaceModelData | None, settings: 
     return settings
 
 
-class MaceRelaxCalculation(ScriptCalculation):
+class MaceRelaxCalculation(MaceScriptCalculation):
     """Relax structures with a MACE model (ASE optimisers, optional cell filter) in one job."""
 
     SCRIPT = SCRIPTS / 'relax_run.py'
@@ -60,23 +58,14 @@ class MaceRelaxCalculation(ScriptCalculation):
     RESULT = 'relax_result.json'
     STDOUT = 'relax.out'
     STDERR = 'relax.err'
-    MODEL = 'model.model'
-    COMPILED_MODEL = 'model.pt'
 
     @classmethod
     def define(cls, spec):
         """Define inputs, outputs and exit codes."""
         super().define(spec)
         spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='What to relax, by name.')
-        spec.input('model', valid_type=MaceModelData, help='The MACE model.')
-        spec.input(
-            'compiled_model',
-            valid_type=orm.SinglefileData,
-            required=False,
-            help='TorchScript form of `model` (aiida_mofal.calculations.torchscript): the job skips importing MACE.',
-        )
+        cls.define_model(spec, required=True, help='The MACE model.')
         spec.input('settings', valid_type=orm.Dict, required=False, help='aiida_mofal.md.relax settings.')
-        spec.input('device', valid_type=orm.Str, default=lambda: orm.Str('cpu'), help='torch device: cpu or cuda.')
         spec.inputs['metadata']['options']['parser_name'].default = 'mofal.relax'
 
         spec.output_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Relaxed, by name.')
@@ -111,8 +100,6 @@ class MaceRelaxCalculation(ScriptCalculation):
         import numpy as np
 
         settings = validate_relax_settings(self.inputs.settings.get_dict() if 'settings' in self.inputs else None)
-        model = self.inputs.model
-        compiled = self.inputs.get('compiled_model')
         entries = []
         for position, name in enumerate(sorted(self.inputs.structures)):
             atoms = self.inputs.structures[name].get_ase()
@@ -121,21 +108,13 @@ class MaceRelaxCalculation(ScriptCalculation):
                 np.savez(handle, numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell.array,
                          pbc=atoms.pbc)  # fmt: skip
             entries.append({'name': name, 'structure_file': filename})
+        copies = []
         config = {
             'structures': entries,
             'relax': settings,
-            'model_file': self.MODEL if compiled is None else self.COMPILED_MODEL,
-            'model_format': 'mace' if compiled is None else 'torchscript',
-            'dtype': model.base.attributes.get('dtype'),
-            'device': self.inputs.device.value,
-            'torch_threads': self.inputs.metadata.options.resources.get('num_cores_per_mpiproc'),
+            **self.model_config(folder, copies),
             'walltime_seconds': self.inputs.metadata.options.get('max_wallclock_seconds'),
         }
-        copies = []
-        if compiled is not None:
-            copies.append(file_copy(compiled, compiled.filename, self.COMPILED_MODEL))
-        else:  # MACE's file, made from the checked weights (never a pickle from the database)
-            model.write(Path(folder.abspath) / self.MODEL)
         return self.script_calcinfo(
             folder,
             config,

@@ -8,6 +8,8 @@ share lives here:
   script and the pure modules it imports beside it (so the remote runs exactly the code of the science layer
   without aiida-mofal installed), copies input files from the repository of stored nodes (``local_copy_list``,
   e.g. the model), and fills the code info, standard output/error names and retrieve lists.
+* :class:`MaceScriptCalculation` adds, for a driver that runs a MACE model (``mofal.md``, ``mofal.relax``), the
+  inputs ``model``, ``compiled_model`` and ``device`` and puts the model into the job folder.
 * :class:`ScriptParser` reads retrieved files without raising on a missing one, the last line of standard
   error for an exit message a human can act on, and the JSON result a driver writes however it ends.
 """
@@ -24,7 +26,17 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob, ExitCode
 from aiida.parsers import Parser
 
-__all__ = ['NO_MESSAGE', 'ScriptCalculation', 'ScriptParser', 'file_copy', 'last_line', 'write_model']
+from aiida_mofal.data.mace_model import MaceModelData
+
+__all__ = [
+    'NO_MESSAGE',
+    'MaceScriptCalculation',
+    'ScriptCalculation',
+    'ScriptParser',
+    'file_copy',
+    'last_line',
+    'write_model',
+]
 
 NO_MESSAGE = 'no output and no error message'
 SCRIPTS = Path(__file__).parent / 'scripts'
@@ -131,6 +143,44 @@ class ScriptCalculation(CalcJob):
         calcinfo.retrieve_temporary_list = list(retrieve_temporary_list)
         calcinfo.provenance_exclude_list = list(provenance_exclude_list)
         return calcinfo
+
+
+class MaceScriptCalculation(ScriptCalculation):
+    """A :class:`ScriptCalculation` whose driver runs a MACE model, as MACE's file or as its TorchScript form."""
+
+    MODEL: ClassVar[str] = 'model.model'
+    COMPILED_MODEL: ClassVar[str] = 'model.pt'
+
+    @staticmethod
+    def define_model(spec, *, required: bool, help: str) -> None:
+        """Declare the ``model`` input, its TorchScript form ``compiled_model`` and the torch ``device``."""
+        spec.input('model', valid_type=MaceModelData, required=required, help=help)
+        spec.input(
+            'compiled_model',
+            valid_type=orm.SinglefileData,
+            required=False,
+            help='TorchScript archive of `model` (aiida_mofal.calculations.torchscript): the job then never imports '
+            'mace-torch, which saves most of its start-up.',
+        )
+        spec.input('device', valid_type=orm.Str, default=lambda: orm.Str('cpu'), help='torch device: cpu or cuda.')
+
+    def model_config(self, folder, local_copy_list: list) -> dict:
+        """Put the model into ``folder``: MACE's file, or the TorchScript archive (added to ``local_copy_list``).
+
+        Return what the driver's configuration says of the model: its file, format and dtype, the device, threads.
+        """
+        model, compiled = self.inputs.model, self.inputs.get('compiled_model')
+        if compiled is not None:
+            local_copy_list.append(file_copy(compiled, compiled.filename, self.COMPILED_MODEL))
+        else:  # MACE's file, made from the checked weights (never a pickle from the database)
+            write_model(folder, model, self.MODEL)
+        return {
+            'model_file': self.MODEL if compiled is None else self.COMPILED_MODEL,
+            'model_format': 'mace' if compiled is None else 'torchscript',
+            'dtype': model.base.attributes.get('dtype'),
+            'device': self.inputs.device.value,
+            'torch_threads': self.inputs.metadata.options.resources.get('num_cores_per_mpiproc'),
+        }
 
 
 class ScriptParser(Parser):
