@@ -47,7 +47,7 @@ from aiida_mofal.md.melt_quench import (
 
 from .md import MdBaseWorkChain
 from .reaxff import ReaxffMdWorkChain
-from .restart import serial_options
+from .restart import TorchScriptJobs, serial_options
 
 __all__ = ('MeltQuenchWorkChain', 'check_melt_quench_inputs')
 
@@ -124,7 +124,7 @@ class MeltQuenchWorkChain(WorkChain):
         spec.input('reaxff', valid_type=orm.Dict, required=False, help='lammps-reaxff: qeq (and minimize: stage 1).')
         spec.input('options', valid_type=orm.Dict, required=False, help='CalcJob options of every MD job.')
         spec.input('max_halvings', valid_type=orm.Int, default=lambda: orm.Int(3), help='Per stage, on blow-ups.')
-        spec.input('torchscript', valid_type=orm.Bool, default=lambda: orm.Bool(True), help='MACE as TorchScript.')
+        TorchScriptJobs.define_torchscript(spec)  # passed on to every stage's MD work chain
         spec.inputs.validator = cls.validate_inputs
         spec.outline(
             cls.setup,
