@@ -16,7 +16,7 @@ from aiida.engine import ToContext, WorkChain
 from aiida_mofal.calculations.campaign import md_test_frames
 from aiida_mofal.data import DatasetData
 
-from .campaign_inputs import validate_settings
+from .campaign_inputs import label_overrides, validate_settings
 from .label import LabelWorkChain
 from .md import MdBaseWorkChain, walk_finished_ok, walk_outputs
 
@@ -113,7 +113,7 @@ class CampaignTestSetWorkChain(WorkChain):
             self.inputs.cp2k_code,
             frames,
             protocol=settings['label']['protocol'],
-            overrides=settings['label']['overrides'],
+            overrides=label_overrides(settings),
             options=settings['resources']['cp2k']['options'] or None,
             isolated_atom_energies=self.inputs.isolated_atom_energies,
         )

@@ -422,3 +422,22 @@ def test_gated_walks_get_the_density_model_and_the_gate(mofal_codes, water_input
     assert builder.md.density_model.uuid == process.ctx.density.uuid
     with pytest.raises(ValueError, match='engine ase only'):
         campaign(mofal_codes, {'explore': {'engine': 'lammps-python', 'gate_unknown_fraction': 0.02}})
+
+
+def test_every_labelling_packs_as_resources_say(mofal_codes, water_inputs, monkeypatch):
+    """``resources.cp2k.pack`` reaches the cycle labels and the MD test set labels (it once missed those)."""
+    overrides = {'initial': {'test_frames': 3, 'test_steps': 40}, 'resources': {'cp2k': {'pack': 4}}}
+    process = campaign(mofal_codes, overrides)
+    assert process._label_builder(DatasetData([water_box()]), 'initial_label').settings['calculation']['pack'] == 4
+    process.ctx.model, process.ctx.e0s = water_inputs['model'], orm.Dict({'H': -13.6, 'O': -432.0}).store()
+    submitted = capture_submissions(process, monkeypatch)
+    process.sample_test_set()
+    child = instantiate_process(get_manager().get_runner(), submitted[0])
+    jobs = capture_submissions(child, monkeypatch)
+    child.explore()
+    child.ctx.test_md_water = finished(
+        {'walks__walk_0__trajectory': trajectory([water_box(seed=i) for i in range(5)], 0)}
+    )
+    child.label()
+    assert jobs[-1].metadata.call_link_label == 'test_label'
+    assert jobs[-1].settings['calculation']['pack'] == 4
