@@ -198,8 +198,7 @@ class MdCalculation(MaceScriptCalculation):
             spec.output(name, valid_type=valid_type, required=False, help=help_text)
         spec.output('result', valid_type=orm.Dict, required=False, help='Status, completed steps, timings per walk.')
 
-        spec.exit_code(300, 'ERROR_NO_RESULT', message='the MD script wrote no md_result.json: {reason}')
-        spec.exit_code(301, 'ERROR_SCRIPT_FAILED', message='the MD script failed: {reason}')
+        cls.define_script_exit_codes(spec, script='MD', result=cls.RESULT)
         spec.exit_code(302, 'ERROR_NO_FRAMES', message='the run produced no frame at all.')
         spec.exit_code(
             310, 'ERROR_BLOWUP', message='the integration blew up (timestep too long or bad model?): {reason}'

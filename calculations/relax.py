@@ -72,8 +72,7 @@ class MaceRelaxCalculation(MaceScriptCalculation):
         spec.output_namespace('forces', valid_type=orm.ArrayData, dynamic=True, help='Forces and stress, by name.')
         spec.output('result', valid_type=orm.Dict, help='Per name: energy, stress, volume, steps, converged.')
 
-        spec.exit_code(300, 'ERROR_NO_RESULT', message='the relaxation script wrote no result: {reason}')
-        spec.exit_code(301, 'ERROR_SCRIPT_FAILED', message='the relaxation script failed: {reason}')
+        cls.define_script_exit_codes(spec, script='relaxation', result='result')
         spec.exit_code(320, 'ERROR_NAN_IN_MODEL', message='the MACE model returned NaN/inf: {reason}')
         spec.exit_code(400, 'ERROR_OUT_OF_WALLTIME', message='stopped before the walltime: {reason}')
         spec.exit_code(

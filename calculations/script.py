@@ -164,6 +164,12 @@ class MaceScriptCalculation(ScriptCalculation):
         )
         spec.input('device', valid_type=orm.Str, default=lambda: orm.Str('cpu'), help='torch device: cpu or cuda.')
 
+    @staticmethod
+    def define_script_exit_codes(spec, *, script: str, result: str) -> None:
+        """Declare the exit codes of a driver that left no result (300) or failed (301); ``script`` names it."""
+        spec.exit_code(300, 'ERROR_NO_RESULT', message=f'the {script} script wrote no {result}: {{reason}}')
+        spec.exit_code(301, 'ERROR_SCRIPT_FAILED', message=f'the {script} script failed: {{reason}}')
+
     def model_config(self, folder, local_copy_list: list) -> dict:
         """Put the model into ``folder``: MACE's file, or the TorchScript archive (added to ``local_copy_list``).
 
