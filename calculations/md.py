@@ -169,11 +169,9 @@ class MdCalculation(MaceScriptCalculation):
             '(the walk index recorded in its outputs).',
         )
         cls.define_model(spec, required=False, help='MACE model (engines ase, lammps-*).')
-        spec.input('force_field', valid_type=orm.SinglefileData, required=False, help='lammps-reaxff: the ffield.')
-        spec.input('control', valid_type=orm.SinglefileData, required=False, help='lammps-reaxff: control file.')
+        cls.define_potential_files(spec)
         spec.input('reaxff', valid_type=orm.Dict, required=False, help='lammps-reaxff: qeq and minimize parameters.')
         spec.input('engine', valid_type=orm.Str, default=lambda: orm.Str('ase'), help=f'One of {", ".join(ENGINES)}.')
-        spec.input('mliap_model', valid_type=orm.SinglefileData, required=False, help='lammps-mliap: ML-IAP model.')
         spec.input(
             'density_model', valid_type=orm.Data, required=False, help="Gated exploration: the model's density model."
         )
@@ -210,6 +208,13 @@ class MdCalculation(MaceScriptCalculation):
         )
         spec.exit_code(330, 'ERROR_BROKEN_BONDS', message='organic bonds broke and the protocol forbids it: {reason}')
         spec.exit_code(400, 'ERROR_OUT_OF_WALLTIME', message='stopped before the walltime at step {step} of {total}.')
+
+    @staticmethod
+    def define_potential_files(spec) -> None:
+        """Declare the potential files of the LAMMPS engines (also inputs of work chains that pass them on)."""
+        spec.input('force_field', valid_type=orm.SinglefileData, required=False, help='lammps-reaxff: the ffield.')
+        spec.input('control', valid_type=orm.SinglefileData, required=False, help='lammps-reaxff: control file.')
+        spec.input('mliap_model', valid_type=orm.SinglefileData, required=False, help='lammps-mliap: ML-IAP model.')
 
     @classmethod
     def validate_inputs(cls, value, ctx):

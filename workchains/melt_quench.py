@@ -28,7 +28,7 @@ from typing import Any
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, while_
 
-from aiida_mofal.calculations.md import ENGINES
+from aiida_mofal.calculations.md import ENGINES, MdCalculation
 from aiida_mofal.calculations.melt_quench import (
     analyse_glass_trajectory,
     make_supercell,
@@ -118,9 +118,7 @@ class MeltQuenchWorkChain(WorkChain):
         spec.input('code', valid_type=orm.AbstractCode, help='The Python (or LAMMPS for lammps-mliap) that runs MD.')
         spec.input('engine', valid_type=orm.Str, default=lambda: orm.Str('lammps-python'), help=', '.join(ENGINES))
         spec.input('model', valid_type=MaceModelData, required=False, help='MACE model (MACE engines).')
-        spec.input('mliap_model', valid_type=orm.SinglefileData, required=False, help='lammps-mliap: ML-IAP model.')
-        spec.input('force_field', valid_type=orm.SinglefileData, required=False, help='lammps-reaxff: the ffield.')
-        spec.input('control', valid_type=orm.SinglefileData, required=False, help='lammps-reaxff: control file.')
+        MdCalculation.define_potential_files(spec)  # mliap_model, force_field, control: passed on to the MD jobs
         spec.input('reaxff', valid_type=orm.Dict, required=False, help='lammps-reaxff: qeq (and minimize: stage 1).')
         spec.input('options', valid_type=orm.Dict, required=False, help='CalcJob options of every MD job.')
         spec.input('max_halvings', valid_type=orm.Int, default=lambda: orm.Int(3), help='Per stage, on blow-ups.')
