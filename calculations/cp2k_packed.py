@@ -84,6 +84,12 @@ class Cp2kPackedCalculation(CalcJob):
                 return str(error)
         return None
 
+    def _mpi_processes(self) -> int:
+        """Return the job's MPI processes (its resources, else the computer's default): at most one group each."""
+        resources = self.node.get_option('resources') or {}
+        per_machine = resources.get('num_mpiprocs_per_machine') or self.node.computer.get_default_mpiprocs_per_machine()
+        return max(1, int(resources.get('num_machines', 1)) * int(per_machine or 1))
+
     def prepare_for_submission(self, folder):
         """Write one input and one coordinate file per structure (and ``farm.inp`` when farming); run them here."""
         settings = self.inputs.settings.get_dict()
@@ -92,7 +98,7 @@ class Cp2kPackedCalculation(CalcJob):
         frames = self.inputs.structures.get_atoms()
         files, count = packed_inputs(frames, settings), len(frames)
         if farm:
-            files[FARM_INPUT] = farm_input(count, int(calculation.get('farm_groups', 1)))
+            files[FARM_INPUT] = farm_input(count, min(int(calculation.get('farm_groups', 1)), self._mpi_processes()))
         for name, text in files.items():
             folder.create_file_from_filelike(_io(text), name, mode='w')
         runs = (
