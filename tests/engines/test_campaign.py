@@ -44,6 +44,7 @@ def tiny_campaign(tmp_path_factory):
     config['extract'].update(max_clusters=2)
     config['stop'] = {'max_cycles': 1, 'unknown_fraction': None}  # mae_p95 from the protocol
     config['resources']['scan'] = {'code': 'python-mace@localhost'}
+    config['resources']['cp2k'].pop('pack', None)  # one job per label here; packed labels: test_slurm_campaign.py
     path = folder / 'campaign.yaml'
     path.write_text(yaml.safe_dump(config))
     return path
