@@ -36,6 +36,16 @@ def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob('*') if f.is_file())
 
 
+def packed_cp2k_seconds(retrieved) -> float | None:
+    """CP2K's own time in a packed job: the FARMING run's total, else the sum of its one-after-another runs."""
+    names = retrieved.base.repository.list_object_names()
+    if 'farm.out' in names:
+        found = CP2K_TOTAL.findall(retrieved.base.repository.get_object_content('farm.out'))
+        return float(found[-1]) if found else None
+    totals = [CP2K_TOTAL.findall(retrieved.base.repository.get_object_content(name)) for name in names]
+    return sum(float(found[-1]) for found in totals if found) or None
+
+
 def engine_interval(node) -> tuple[float, float] | None:
     """(start, end) in epoch seconds of the engine's own computing inside a process, or None."""
     end = node.mtime.timestamp()
@@ -45,6 +55,8 @@ def engine_interval(node) -> tuple[float, float] | None:
         text = node.outputs.retrieved.base.repository.get_object_content('aiida.out')
         found = CP2K_TOTAL.findall(text)
         seconds = float(found[-1]) if found else None
+    elif label == 'Cp2kPackedCalculation' and 'retrieved' in node.outputs:
+        seconds = packed_cp2k_seconds(node.outputs.retrieved)
     elif label == 'MaceTrainCalculation' and 'metrics' in node.outputs:
         seconds = node.outputs.metrics.get('elapsed_seconds')
     elif label == 'MdCalculation' and 'result' in node.outputs:
@@ -71,9 +83,54 @@ def union_length(intervals) -> float:
     return total
 
 
+def print_breakdown(campaign, start: float, end: float, intervals) -> None:
+    """Split the time outside the engines by what was alive then: a job of some kind, a calcfunction, or neither.
+
+    A 0.1 s grid; a moment inside no engine interval goes to the innermost kind alive (a CalcJob before a
+    calcfunction before the work chains), so the rows add up to the time outside the engines.
+    """
+    step = 0.1
+    grid = int((end - start) / step) + 1
+    inside = [False] * grid
+    for a, b in intervals:
+        for i in range(max(0, int((a - start) / step)), min(grid, int((b - start) / step) + 1)):
+            inside[i] = True
+    owner: list[str | None] = [None] * grid
+    rank = {}
+    jobs: dict[str, list[float]] = {}
+    for node in campaign.called_descendants:
+        if isinstance(node, orm.CalcJobNode):
+            kind, level = node.process_label, 2
+            seconds = engine_interval(node)
+            record = jobs.setdefault(kind, [0, 0.0, 0.0])
+            record[0] += 1
+            record[1] += node.mtime.timestamp() - node.ctime.timestamp()
+            record[2] += (seconds[1] - seconds[0]) if seconds else 0.0
+        elif isinstance(node, orm.CalcFunctionNode):
+            kind, level = f'calcfunction {node.process_label}', 1
+        else:
+            continue
+        a, b = node.ctime.timestamp(), node.mtime.timestamp()
+        for i in range(max(0, int((a - start) / step)), min(grid, int((b - start) / step) + 1)):
+            if not inside[i] and rank.get(i, 0) < level:
+                owner[i], rank[i] = kind, level
+    totals: dict[str, float] = {}
+    for i in range(grid):
+        if not inside[i]:
+            name = owner[i] or 'work chains only (or the CLI before the campaign)'
+            totals[name] = totals.get(name, 0.0) + step
+    print(f'outside the engines, by what was alive ({sum(totals.values()):.0f} s):')
+    for name, seconds in sorted(totals.items(), key=lambda item: -item[1]):
+        print(f'  {seconds:7.1f} s  {name}')
+    print(f'{"job":<28} {"count":>5} {"life s":>8} {"engine s":>9} {"other s/job":>12}')
+    for kind, (count, life, engine) in sorted(jobs.items()):
+        print(f'{kind:<28} {count:5d} {life:8.1f} {engine:9.1f} {(life - engine) / count:12.2f}')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('campaign_file')
+    parser.add_argument('--breakdown', action='store_true', help='also: where the time outside the engines went')
     args = parser.parse_args()
     profile = load_profile()
     storage = profile.storage_config
@@ -114,7 +171,8 @@ def main():
 
     # cycle boundaries: the first sample at which each record exists
     boundaries = [started]
-    for count in range(1, max(s[4] for s in samples) + 1):
+    before = samples[0][4]  # records of earlier campaigns in this profile
+    for count in range(before + 1, max(s[4] for s in samples) + 1):
         boundaries.append(next(s[0] for s in samples if s[4] >= count))
     boundaries[-1] = max(boundaries[-1], samples[-1][0])
     intervals = [i for node in campaign.called_descendants if (i := engine_interval(node)) is not None]
@@ -138,6 +196,8 @@ def main():
         f'total {span:.0f} s, {len(campaign.called_descendants)} processes ({calcfunctions} calcfunctions), '
         f'outside the engines {1 - inside / span:.3f}'
     )
+    if args.breakdown:
+        print_breakdown(campaign, started, boundaries[-1], intervals)
 
 
 if __name__ == '__main__':
