@@ -21,6 +21,7 @@ from aiida_mofal.calculations.labels import (
 from aiida_mofal.cp2k.inputs import LabelInputError, build_cp2k_parameters, check_labelling_input, isolated_atom
 from aiida_mofal.data import DatasetData
 from aiida_mofal.protocols import load_protocol
+from aiida_mofal.remote.resources import direct_job_slots
 
 from .cp2k_base import Cp2kBaseWorkChain
 
@@ -205,14 +206,19 @@ class LabelWorkChain(WorkChain):
             frames = self._source_frames = self.ctx.source.get_atoms()
         return frames[entry['frame']]
 
-    def _builder(self, structure: orm.StructureData, atoms: Atoms):
+    def _job_options(self) -> dict:
+        """Return the CalcJob options of every CP2K job: the protocol's resources and walltime, then ``options``."""
         calculation = self.ctx.settings['calculation']
-        options = {
+        return {
             'resources': dict(calculation['resources']),
             'max_wallclock_seconds': int(calculation['max_wallclock_seconds']),
             **calculation.get('options', {}),
             **(self.inputs.options.get_dict() if 'options' in self.inputs else {}),
         }
+
+    def _builder(self, structure: orm.StructureData, atoms: Atoms):
+        calculation = self.ctx.settings['calculation']
+        options = self._job_options()
         walltime = int(options['max_wallclock_seconds'] * calculation['walltime_fraction'])
         builder = Cp2kBaseWorkChain.get_builder()
         builder.cp2k.code = self.inputs.code
@@ -235,10 +241,16 @@ class LabelWorkChain(WorkChain):
     def _next_jobs(self) -> list[list[dict]]:
         """Take the next ``max_concurrent`` jobs off the queue: single entries, or groups of ``pack`` entries.
 
-        An entry marked ``single`` (a packed job could not label it) always runs alone, with restarts.
+        An entry marked ``single`` (a packed job could not label it) always runs alone, with restarts. On a
+        ``core.direct`` computer at most as many jobs as fit its cores (``direct_job_slots``) are in flight.
         """
         calculation = self.ctx.settings['calculation']
         size, pack = max(1, int(calculation['max_concurrent'])), max(1, int(calculation.get('pack', 1)))
+        computer = self.inputs.code.computer
+        slots = direct_job_slots(
+            computer.scheduler_type, computer.get_default_mpiprocs_per_machine(), self._job_options()['resources']
+        )
+        size = min(size, slots or size)  # core.direct: no more MPI processes at once than cores
         jobs, queue = [], list(self.ctx.queue)
         while queue and len(jobs) < size:
             if pack == 1 or queue[0].get('single'):
@@ -254,13 +266,7 @@ class LabelWorkChain(WorkChain):
     def _packed_builder(self, group: list[dict]):
         from aiida_mofal.calculations.cp2k_packed import Cp2kPackedCalculation
 
-        calculation = self.ctx.settings['calculation']
-        options = {
-            'resources': dict(calculation['resources']),
-            'max_wallclock_seconds': int(calculation['max_wallclock_seconds']),
-            **calculation.get('options', {}),
-            **(self.inputs.options.get_dict() if 'options' in self.inputs else {}),
-        }
+        options = self._job_options()
         options.pop('parser_name', None)
         members = [{k: v for k, v in entry.items() if k in ('frame', 'element')} for entry in group]
         builder = Cp2kPackedCalculation.get_builder()

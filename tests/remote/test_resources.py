@@ -1,8 +1,8 @@
-"""GPU requests as scheduler lines: the options, and the submit scripts SLURM would really get (dry runs)."""
+"""GPU requests as scheduler lines (the options, the submit scripts SLURM would really get), and direct-job slots."""
 
 import pytest
 
-from aiida_mofal.remote.resources import device_for, scheduler_options
+from aiida_mofal.remote.resources import device_for, direct_job_slots, scheduler_options
 
 PARTITIONS = {'cpu': {'gpus_per_node': 0, 'default': True}, 'gpu': {'gpus_per_node': 4, 'gres': 'gpu:a100'}}
 
@@ -44,3 +44,18 @@ def test_requests_that_cannot_be_honoured_are_refused(request_, scheduler, optio
 
 def test_direct_scheduler_gpu_request_only_switches_the_device():
     assert scheduler_options({'gpus': 1}, 'core.direct', {'withmpi': False}) == {'withmpi': False}
+
+
+@pytest.mark.parametrize(
+    ('scheduler', 'cores', 'resources', 'slots'),
+    [
+        ('core.direct', 2, {'num_machines': 1}, 1),  # a job takes the computer's default: every core
+        ('core.direct', 2, {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 2),
+        ('core.direct', 16, {'num_machines': 1, 'num_mpiprocs_per_machine': 4}, 4),
+        ('core.direct', 2, {'num_machines': 1, 'num_mpiprocs_per_machine': 4}, 1),  # too big still runs, alone
+        ('core.slurm', 2, {'num_machines': 1}, None),  # the queue places jobs
+        ('core.direct', None, {'num_machines': 1}, None),  # no default: nothing to go by
+    ],
+)
+def test_direct_jobs_side_by_side_never_oversubscribe_the_cores(scheduler, cores, resources, slots):
+    assert direct_job_slots(scheduler, cores, resources) == slots

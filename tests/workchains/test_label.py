@@ -47,6 +47,8 @@ def label_process(mofal_codes, monkeypatch):
     )
     process = instantiate_process(get_manager().get_runner(), builder)
     submitted = []
+    # batches of max_concurrent, as a queueing scheduler gets them (localhost's limit: the last test here)
+    monkeypatch.setattr('aiida_mofal.workchains.label.direct_job_slots', lambda *_: None)
 
     def submit(child, **_):
         submitted.append(child)
@@ -167,3 +169,19 @@ def test_launching_invalid_inputs_is_refused_before_anything_runs(mofal_codes, w
     with pytest.raises(ValueError, match="structure 'bad'.*closer than 0.5"):
         engine.run(builder)
     assert orm.QueryBuilder().append(orm.ProcessNode).count() == before
+
+
+def test_a_direct_computer_gets_no_more_jobs_at_once_than_its_cores(mofal_codes, monkeypatch):
+    """localhost (``core.direct``): jobs of the computer's default processes run one at a time, 1-process jobs two."""
+    cores = mofal_codes['cp2k'].computer.get_default_mpiprocs_per_machine()
+    for processes, batch in ((None, 1), (1, min(cores, 3))):
+        resources = {'num_machines': 1} if processes is None else {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
+        builder = LabelWorkChain.get_builder_from_protocol(
+            mofal_codes['cp2k'], clusters(), protocol='xtb', overrides={'calculation': {'max_concurrent': 3}},
+            options={'resources': resources},
+        )  # fmt: skip
+        process = instantiate_process(get_manager().get_runner(), builder)
+        monkeypatch.setattr(process, 'submit', lambda child, **_: finished())
+        process.setup()
+        process.submit_batch()
+        assert len(process.ctx.batch) == batch, (processes, cores)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ('GPU_KEYS', 'device_for', 'scheduler_options')
+__all__ = ('GPU_KEYS', 'device_for', 'direct_job_slots', 'scheduler_options')
 
 #: the step settings this module turns into options
 GPU_KEYS = ('gpus', 'partition', 'qos', 'account')
@@ -98,3 +98,17 @@ def scheduler_options(
 def computer_partitions(computer) -> dict[str, dict]:
     """Return the partitions that ``mofal computer setup`` stored on ``computer`` (``{}`` for other computers)."""
     return dict((computer.metadata or {}).get(PARTITIONS_METADATA, {}))
+
+
+def direct_job_slots(scheduler: str, cores: int | None, resources: Mapping[str, Any]) -> int | None:
+    """Return how many jobs of ``resources`` fit side by side on a ``core.direct`` computer of ``cores``, else None.
+
+    ``core.direct`` starts every job at once: eight CP2K jobs of two MPI processes on two cores oversubscribe them,
+    and MPI then runs several times slower than the same jobs one after the other. A queueing scheduler (SLURM)
+    places jobs itself, so there is no limit to give (None). ``cores`` is the computer's default MPI processes per
+    machine (``mofal setup``: this machine's cores); a job that names none takes that many.
+    """
+    if scheduler != 'core.direct' or not cores:
+        return None
+    per_job = int(resources.get('num_machines', 1)) * int(resources.get('num_mpiprocs_per_machine') or cores)
+    return max(1, cores // max(1, per_job))
