@@ -41,7 +41,8 @@ def _train(overrides: str):
 
 
 def _label(protocol: str, overrides: str):
-    return _campaign('  protocol: xtb\n', f'  protocol: {protocol}\n  overrides: {overrides}\n')
+    label = EXAMPLE.read_text().split('\nlabel:\n', 1)[1].split('\ntrain:', 1)[0]  # the example's own, replaced whole
+    return _campaign(f'\nlabel:\n{label}\n', f'\nlabel:\n  protocol: {protocol}\n  overrides: {overrides}\n')
 
 
 def _alias_bomb(folder: Path) -> list[str]:
@@ -149,7 +150,7 @@ CASES = [
     (
         6,
         'a code that does not exist',
-        _campaign('cp2k: {code: cp2k@localhost}', 'cp2k: {code: cp2k@nowhere}'),
+        _campaign('cp2k: {code: cp2k@localhost', 'cp2k: {code: cp2k@nowhere'),
         'cp2k@nowhere',
     ),
     (6, 'no initial configurations', _zero_initial, 'MACE needs at least 2 configurations'),
