@@ -6,7 +6,7 @@ Units and signs as a ``mofal.dataset`` stores them (see :mod:`aiida_mofal.mlp.co
 * forces: CP2K prints Hartree/bohr → eV/Å (``Hartree / Bohr``); forces are ``-dE/dR`` in both;
 * stress: CP2K prints the *pressure-like* tensor in GPa, positive when the cell wants to expand; ASE's
   convention (``σ = (1/V) ∂E/∂ε``) has the opposite sign, so ``σ_ASE = -σ_CP2K`` converted to eV/Å³.
-  Checked against a finite-difference strain derivative of the energy (``tests/labelling``).
+  Checked against a finite-difference strain derivative of the energy (``tests/engines/test_label.py``).
 """
 
 from __future__ import annotations
