@@ -147,7 +147,8 @@ def test_a_job_cancelled_with_scancel_is_resubmitted_once_then_fails_clearly(slu
     """Each CP2K job sleeps before CP2K starts and is cancelled while RUNNING: retried once, then reported."""
     import threading
 
-    options = {'prepend_text': 'sleep 600', 'max_wallclock_seconds': 900}
+    # a cancel's SIGTERM may kill only the sleep: then stop, rather than run CP2K before SLURM's SIGKILL
+    options = {'prepend_text': 'sleep 600 || exit 1', 'max_wallclock_seconds': 900}
     builder = LabelWorkChain.get_builder_from_protocol(
         slurm_codes['cp2k'], [_water()], protocol='xtb', overrides={'isolated_atoms': False}, options=options
     )
