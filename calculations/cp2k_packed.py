@@ -30,6 +30,7 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob
 
 from aiida_mofal.data import DatasetData
+from aiida_mofal.remote.resources import job_mpi_processes
 
 __all__ = ('FARM_INPUT', 'FARM_OUTPUT', 'Cp2kPackedCalculation', 'farm_input', 'frame_name', 'packed_inputs')
 
@@ -84,12 +85,6 @@ class Cp2kPackedCalculation(CalcJob):
                 return str(error)
         return None
 
-    def _mpi_processes(self) -> int:
-        """Return the job's MPI processes (its resources, else the computer's default): at most one group each."""
-        resources = self.node.get_option('resources') or {}
-        per_machine = resources.get('num_mpiprocs_per_machine') or self.node.computer.get_default_mpiprocs_per_machine()
-        return max(1, int(resources.get('num_machines', 1)) * int(per_machine or 1))
-
     def prepare_for_submission(self, folder):
         """Write one input and one coordinate file per structure (and ``farm.inp`` when farming); run them here."""
         settings = self.inputs.settings.get_dict()
@@ -97,8 +92,11 @@ class Cp2kPackedCalculation(CalcJob):
         farm = bool(calculation.get('farm', True))
         frames = self.inputs.structures.get_atoms()
         files, count = packed_inputs(frames, settings), len(frames)
-        if farm:
-            files[FARM_INPUT] = farm_input(count, min(int(calculation.get('farm_groups', 1)), self._mpi_processes()))
+        if farm:  # at most one FARMING group per MPI process
+            processes = job_mpi_processes(
+                self.node.get_option('resources') or {}, self.node.computer.get_default_mpiprocs_per_machine()
+            )
+            files[FARM_INPUT] = farm_input(count, min(int(calculation.get('farm_groups', 1)), processes))
         for name, text in files.items():
             folder.create_file_from_filelike(_io(text), name, mode='w')
         runs = (

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ('GPU_KEYS', 'device_for', 'direct_job_slots', 'scheduler_options')
+__all__ = ('GPU_KEYS', 'device_for', 'direct_job_slots', 'job_mpi_processes', 'scheduler_options')
 
 #: the step settings this module turns into options
 GPU_KEYS = ('gpus', 'partition', 'qos', 'account')
@@ -110,5 +110,10 @@ def direct_job_slots(scheduler: str, cores: int | None, resources: Mapping[str, 
     """
     if scheduler != 'core.direct' or not cores:
         return None
-    per_job = int(resources.get('num_machines', 1)) * int(resources.get('num_mpiprocs_per_machine') or cores)
-    return max(1, cores // max(1, per_job))
+    return max(1, cores // job_mpi_processes(resources, cores))
+
+
+def job_mpi_processes(resources: Mapping[str, Any], default_per_machine: int | None) -> int:
+    """Return a job's MPI processes: machines times its processes per machine, else the computer's default."""
+    per_machine = resources.get('num_mpiprocs_per_machine') or default_per_machine or 1
+    return max(1, int(resources.get('num_machines', 1)) * int(per_machine))
